@@ -6,7 +6,7 @@
 __all__ = ['DINO_L', 'SIGLIP_224', 'SIGLIP_384', 'VISION_BACKBONES', 'VisionBackboneSpec', 'ImageTransform', 'VisionBackbone',
            'build_vision_backbone']
 
-# %% ../nbs/10a_vision.ipynb #d4fde298
+# %% ../nbs/10a_vision.ipynb #cdd2b0af
 import warnings
 from dataclasses import dataclass, field
 
@@ -16,7 +16,9 @@ from PIL import Image
 from torch import nn
 from torchvision import transforms as T
 
-# %% ../nbs/10a_vision.ipynb #1296cfa3
+from .data import resize_naive
+
+# %% ../nbs/10a_vision.ipynb #7d8ba980
 DINO_L = 'vit_large_patch14_reg4_dinov2.lvd142m'
 SIGLIP_224, SIGLIP_384 = 'vit_so400m_patch14_siglip_224', 'vit_so400m_patch14_siglip_384'
 _TINY_DINO = dict(img_size=56, embed_dim=32, depth=3, num_heads=2)
@@ -39,13 +41,12 @@ VISION_BACKBONES = {
     'dinosiglip-tiny': VisionBackboneSpec({'dino': (DINO_L, _TINY_DINO), 'siglip': (SIGLIP_384, _TINY_SIGLIP)}, 56),
 }
 
-# %% ../nbs/10a_vision.ipynb #e3576952
+# %% ../nbs/10a_vision.ipynb #21502a10
 class ImageTransform:
     "Turn a PIL image into `pixel_values`: one tensor, or a dict of tensors keyed by tower."
-    def __init__(self, size:int, norms:dict, interpolation:str='bicubic'):
+    def __init__(self, size:int, norms:dict):
         self.size, self.norms = size, norms  # norms: tower key -> (mean, std)
-        mode = T.InterpolationMode(interpolation)
-        self.resize = T.Resize((size, size), interpolation=mode, antialias=True)
+        self.resize = resize_naive(size, Image.BICUBIC)
         self.tfms = {k: T.Compose([T.ToTensor(), T.Normalize(m, s)]) for k, (m, s) in norms.items()}
 
     def __call__(self, img:Image.Image):
@@ -55,7 +56,7 @@ class ImageTransform:
 
     def __repr__(self): return f'ImageTransform(size={self.size}, norms={self.norms})'
 
-# %% ../nbs/10a_vision.ipynb #d886b6e4
+# %% ../nbs/10a_vision.ipynb #28d4abab
 def _create_tower(name, overrides, pretrained):
     "Build one timm tower; offline (or unknown weights) falls back to random weights with a warning."
     kw = dict(num_classes=0, **overrides)
@@ -82,8 +83,7 @@ class VisionBackbone(nn.Module):
             setattr(self, self._attr(k), tower)
             cfg = timm.data.resolve_model_data_config(tower)
             norms[k] = (tuple(cfg['mean']), tuple(cfg['std']))
-            interp = cfg.get('interpolation', 'bicubic')
-        self.image_transform = ImageTransform(self.image_size, norms, interp)
+        self.image_transform = ImageTransform(self.image_size, norms)
 
     @staticmethod
     def _attr(k): return 'featurizer' if k == 'featurizer' else f'{k}_featurizer'
@@ -111,7 +111,7 @@ class VisionBackbone(nn.Module):
             feats.append(f)  # (B, P, D_k), prefix/register tokens already dropped
         return torch.cat(feats, dim=-1)
 
-# %% ../nbs/10a_vision.ipynb #64f6b91d
+# %% ../nbs/10a_vision.ipynb #432fdff7
 def build_vision_backbone(backbone_id:str, pretrained:bool=False) -> VisionBackbone:
     "Build the vision backbone `backbone_id` (random weights unless `pretrained` and reachable)."
     return VisionBackbone(backbone_id, pretrained)
