@@ -1,0 +1,54 @@
+"""The data stage's command line, run as users run it: `python -m cobra_lit.data prepare ...` in a subprocess."""
+import json, os, subprocess, sys
+from pathlib import Path
+
+ENV = {**os.environ, 'HF_HUB_OFFLINE': '1', 'TOKENIZERS_PARALLELISM': 'false'}
+
+
+def run(*args, cwd):
+    return subprocess.run([sys.executable, '-m', 'cobra_lit.data', *args], cwd=cwd, env=ENV, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_help(tmp_path):
+    r = run('prepare', '--help', cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    for opt in ['--dataset_root', '--download_dataset', '--validate_format', '--demo', '--strict', '--path_map',
+                '--image_roots', '--link_images']:
+        assert opt in r.stdout, opt
+    assert 'download Xkev/LLaVA-CoT-100k' in r.stdout  # the options carry help text
+
+
+def test_offline_download_says_what_to_place(tmp_path):
+    r = run('prepare', '--dataset_root', 'data', '--download_dataset', 'true', '--validate_format', cwd=tmp_path)
+    assert r.returncode == 2
+    assert 'Traceback' not in r.stderr, r.stderr
+    assert 'could not download Xkev/LLaVA-CoT-100k' in r.stderr
+    assert 'data/download/llava-cot-100k/llava_cot_100k.json' in r.stderr and 'image.zip.part-aa' in r.stderr
+
+
+def test_unknown_command(tmp_path):
+    r = run('fetch', cwd=tmp_path)
+    assert r.returncode == 2 and 'unknown command' in r.stderr and 'Traceback' not in r.stderr
+
+
+def test_demo_then_validate_shared_samples(tmp_path):
+    r = run('prepare', '--demo', 'true', '--dataset_root', 'data', '--n_train', '24', '--n_test', '8', '--seed', '5', cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    demo = tmp_path/'data'/'demo'
+    train = json.loads((demo/'llava_cot_100k.json').read_text())
+    assert len(train) == 24 and all((demo/'images'/t['image']).is_file() for t in train)
+    coco = json.loads((demo/'captions_test.json').read_text())
+    assert len(coco['images']) == 8 and len(coco['annotations']) >= 24
+    rep = json.loads((tmp_path/'data'/'reports'/'demo'/'llava_cot_100k.validation.json').read_text())
+    assert (rep['n_records'], rep['n_kept'], rep['by_source']) == (24, 24, {'shapes': 24})
+    # The real samples in shared/data, with a strict run: the text-only sample is kept and listed.
+    shared = next((p/'shared'/'data' for p in [Path.cwd(), *Path.cwd().parents] if (p/'shared'/'data').is_dir()), None)
+    if shared is None: return
+    r = run('prepare', '--dataset_root', 'data', '--annotations', str(shared/'llava_cot'/'samples.json'),
+            '--image_roots', f'[{shared/"llava_cot"}]', '--strict', 'true', cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert 'by source: images 2, (no image) 1' in r.stdout and 'srpo_chartqa_two_col_100466' in r.stdout
+    r = run('prepare', '--dataset_root', 'data', '--annotations', str(shared/'llava_cot'/'samples.json'),
+            '--image_roots', f'[{shared/"llava_cot"}]', '--strict', 'true', '--max_length', '150', cwd=tmp_path)
+    assert r.returncode == 1 and 'strict validation failed' in r.stderr and 'Traceback' not in r.stderr
