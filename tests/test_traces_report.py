@@ -55,10 +55,14 @@ def test_report_on_result_artifacts(tmp_path, monkeypatch):
     (tmp_path/'1_baseline.json').write_text(json.dumps(result('baseline', caps, refs)))
     (tmp_path/'2_reasoning.json').write_text(json.dumps(result('reasoning', short, refs, trace)))
     (tmp_path/'3_cut.json').write_text('{"config": {"variant": "cut"}, "samples": [')
+    partial = result('partial', dict(list(caps.items())[:5]), refs)  # a run still going: no metrics, samples not scored yet
+    partial |= {'metrics': None, 'complete': False, 'samples': [{k: v for k, v in s.items() if k != 'scores'} for s in partial['samples']]}
+    (tmp_path/'4_partial.json').write_text(json.dumps(partial))
     (tmp_path/'extra.csv').write_text('variant,note\nbaseline,hello\n')
     Image.new('RGB', (8, 8), 'red').save(tmp_path/'extra.png')
     out = run_report(tmp_path, monkeypatch)
-    assert 'holds 5 files: 2 result files with metrics, 0 with traces only' in out
+    assert 'holds 6 files: 2 result files with metrics, 1 with traces only' in out
+    assert 'missing field' not in out and 'partial' in out
     assert 'unreadable JSON (JSONDecodeError)' in out
     assert 'reasoning' in out and 'baseline' in out
     assert 'As reported by each run (`metrics` block of 2 result files)' in out
