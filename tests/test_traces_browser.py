@@ -121,8 +121,9 @@ def test_viewer_in_chromium(viewer, tmp_path):
     b.js("document.getElementById('next').click()")
     assert b.js(h2) == 'broken · 7'
     assert 'missing field: prompt' in b.js("document.querySelector('#panel-a .problems').textContent")
-    b.js("document.getElementById('next').click()")
-    assert b.js("document.querySelector('#panel-a img')") is None
+    b.send('Input.dispatchKeyEvent', type='keyDown', key='ArrowRight', code='ArrowRight', windowsVirtualKeyCode=39)
+    assert b.js("document.getElementById('pos').textContent.trim()") == '3 / 3'  # the arrow key stepped on
+    assert b.js("document.querySelector('#panel-a img')") is None  # its image path leaves the root: not embedded
     # score range: only the sample scored 0.9 is left; a problem filter; the side-by-side view
     choose('f-score', 'semsim_mean')
     b.js("document.getElementById('f-min').value = '0.5'")
