@@ -1,0 +1,119 @@
+"""The trainer's command line end to end, on CPU with the real tiny model: 2 gloo ranks with FSDP2 against one
+process, SIGKILL + resume against an uninterrupted run, and two single-process "nodes" meeting through a c10d
+rendezvous on localhost. Each case runs a few optimizer steps of `cobra-tiny` on a small demo dataset."""
+import json, os, signal, socket, subprocess, sys, time
+from pathlib import Path
+
+import pytest
+import torch
+
+ENV = {**os.environ, 'HF_HUB_OFFLINE': '1', 'TOKENIZERS_PARALLELISM': 'false', 'OMP_NUM_THREADS': '1',
+       'PYTHONUNBUFFERED': '1'}
+TRAIN = [sys.executable, '-m', 'cobra_lit.train']
+TORCHRUN = [sys.executable, '-m', 'torch.distributed.run']
+
+
+@pytest.fixture(scope='module')
+def work(tmp_path_factory):
+    "A folder with the demo dataset (made once) and room for runs."
+    d = tmp_path_factory.mktemp('train')
+    from cobra_lit.train import DemoDatasetConfig
+    DemoDatasetConfig(dataset_root=d/'demo', n_train=24, n_test=4).prepare()
+    return d
+
+
+def args(work, run_id, steps=3, *extra):
+    return ['--run_id', run_id, '--run_root_dir', str(work/'runs'), '--dataset.dataset_root', str(work/'demo'),
+            '--dataset.n_train', '24', '--dataset.n_test', '4', '--eval_demo', 'false', '--num_workers', '0',
+            '--model.finetune_global_batch_size', '4', '--model.finetune_per_device_batch_size', '2',
+            '--model.finetune_max_steps', str(steps), *extra]
+
+
+def run(cmd, work, timeout=120, check=True):
+    p = subprocess.run(cmd, cwd=work, env=ENV, capture_output=True, text=True, timeout=timeout)
+    if check and p.returncode: raise AssertionError(f'{cmd} failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-6000:]}')
+    return p
+
+
+def log_rows(run_dir): return [json.loads(l) for l in (run_dir/'logs'/'train.jsonl').read_text().splitlines()]
+
+
+def weights(run_dir):
+    ck = torch.load(run_dir/'checkpoints'/'checkpoint-latest.pt', map_location='cpu', weights_only=True)
+    return {f'{m}.{k}': v for m, sd in ck['model'].items() for k, v in sd.items()}
+
+
+def free_port():
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+
+@pytest.fixture(scope='module')
+def single(work):
+    "One plain process (no process group): global batch 4 = 2 per device x 2 accumulation."
+    run(TRAIN + args(work, 'single'), work)
+    return work/'runs'/'single'
+
+
+def assert_same_training(a, b, rtol=1e-5):
+    ra, rb = log_rows(a), log_rows(b)
+    assert [r['step'] for r in ra] == [r['step'] for r in rb] == [1, 2, 3]
+    for x, y in zip(ra, rb):
+        assert x['loss'] == pytest.approx(y['loss'], rel=rtol), (x, y)
+        assert x['grad_norm'] == pytest.approx(y['grad_norm'], rel=1e-4), (x, y)
+        assert x['lr'] == pytest.approx(y['lr'], rel=1e-9)
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys() and len(wa) > 10
+    for k in wa: torch.testing.assert_close(wa[k], wb[k], rtol=1e-4, atol=1e-5, msg=lambda m: f'{k}: {m}')
+
+
+def test_two_ranks_fsdp_match_one_process(work, single):
+    run(TORCHRUN + ['--standalone', '--nnodes', '1', '--nproc-per-node', '2', '-m', 'cobra_lit.train'] + args(work, 'fsdp2'), work)
+    two = work/'runs'/'fsdp2'
+    cfg1, cfg2 = (json.loads((d/'config.json').read_text()) for d in (single, two))
+    assert (cfg1['world_size'], cfg1['grad_accumulation']) == (1, 2)
+    assert (cfg2['world_size'], cfg2['grad_accumulation']) == (2, 1)
+    assert log_rows(single)[0]['loss'] != log_rows(single)[-1]['loss']  # it trains
+    assert_same_training(single, two)
+
+
+def test_two_nodes_c10d_rendezvous(work, single):
+    port = free_port()
+    cmd = TORCHRUN + ['--nnodes', '2', '--nproc-per-node', '1', '--rdzv-backend', 'c10d', '--rdzv-endpoint',
+                      f'127.0.0.1:{port}', '--rdzv-id', 'cobra-lit-test', '-m', 'cobra_lit.train'] + args(work, 'nodes')
+    procs = [subprocess.Popen(cmd, cwd=work, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=150) for p in procs]
+    for p, (o, e) in zip(procs, outs): assert p.returncode == 0, e[-4000:]
+    nodes = work/'runs'/'nodes'
+    assert json.loads((nodes/'config.json').read_text())['world_size'] == 2
+    assert_same_training(single, nodes)
+
+
+def test_sigkill_then_resume_matches_uninterrupted(work):
+    steps = ['6', '--save_interval', '2']
+    run(TRAIN + args(work, 'whole', *steps), work)
+    killed = work/'runs'/'killed'
+    p = subprocess.Popen(TRAIN + args(work, 'killed', *steps), cwd=work, env=ENV, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    t0, log = time.time(), killed/'logs'/'train.jsonl'
+    while not (log.is_file() and any(json.loads(l)['step'] >= 3 for l in log.read_text().splitlines() if l.endswith('}'))):
+        assert p.poll() is None, f'the run ended before it could be killed: {p.stderr.read()[-3000:]}'
+        assert time.time() - t0 < 90, 'no step 3 after 90 s'
+        time.sleep(0.02)
+    p.send_signal(signal.SIGKILL); p.wait()
+    assert p.returncode == -signal.SIGKILL
+    ck = killed/'checkpoints'
+    assert (ck/'checkpoint-000002.pt').is_file() and not (ck/'checkpoint-000006.pt').exists()
+    assert torch.load(ck/'checkpoint-latest.pt', weights_only=True)['train_state']['step'] in (2, 4)
+    # the same command without --resume refuses to overwrite; with a changed config resume is refused with the reason
+    r = run(TRAIN + args(work, 'killed', *steps), work, check=False)
+    assert r.returncode != 0 and '--resume true' in r.stderr
+    r = run(TRAIN + args(work, 'killed', *steps, '--resume', 'true', '--model.finetune_learning_rate', '0.01'), work, check=False)
+    assert r.returncode != 0 and 'model.finetune_learning_rate' in r.stderr, r.stderr[-2000:]
+    run(TRAIN + args(work, 'killed', *steps, '--resume', 'true'), work)
+    whole = work/'runs'/'whole'
+    rw, rk = log_rows(whole), log_rows(killed)
+    assert [r['step'] for r in rk] == [1, 2, 3, 4, 5, 6]
+    assert [r['loss'] for r in rk] == pytest.approx([r['loss'] for r in rw], rel=1e-6)
+    ww, wk = weights(whole), weights(killed)
+    assert ww.keys() == wk.keys()
+    for k in ww: torch.testing.assert_close(wk[k], ww[k], rtol=1e-6, atol=1e-7, msg=lambda m: f'{k}: {m}')
