@@ -6,7 +6,7 @@
 __all__ = ['DecodeState', 'prefill', 'step_constants', 'decode_step', 'feed', 'sample_next', 'GraphedDecoder', 'graphed_decoder',
            'GenerationOutput', 'generate']
 
-# %% ../nbs/10c_generate.ipynb #fe815735
+# %% ../nbs/10c_generate.ipynb #844455ad
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
@@ -18,7 +18,7 @@ from transformers.models.mamba import modeling_mamba as hf_mamba
 from .data import EOS_ID, PAD_ID, load_tokenizer
 from .model import CobraVLM, HAS_MAMBA_KERNELS
 
-# %% ../nbs/10c_generate.ipynb #141591e8
+# %% ../nbs/10c_generate.ipynb #9037e845
 @dataclass
 class DecodeState:
     "Recurrent state of a batch after its last consumed token."
@@ -40,7 +40,7 @@ class DecodeState:
         return DecodeState(torch.cat([s.conv for s in states], 1), torch.cat([s.ssm for s in states], 1),
                            torch.cat([s.logits for s in states]), torch.cat([s.n_tokens for s in states]))
 
-# %% ../nbs/10c_generate.ipynb #b48c9652
+# %% ../nbs/10c_generate.ipynb #6e8e5014
 def _cache_of(out):
     "The cache of a transformers Mamba output (`cache` in 5.2x, `cache_params` before)."
     c = getattr(out, 'cache', None)
@@ -82,7 +82,7 @@ def prefill(model:CobraVLM, input_ids, pixel_values=None, has_image=None) -> Dec
     state = DecodeState.cat(parts)
     return state.select(torch.argsort(torch.tensor(order)))
 
-# %% ../nbs/10c_generate.ipynb #93b21b5f
+# %% ../nbs/10c_generate.ipynb #54324b27
 try:  # mamba_ssm's fused residual-add + RMSNorm (what its own MambaLMHeadModel runs); PyTorch norm otherwise
     from mamba_ssm.ops.triton.layer_norm import rms_norm_fn as _rms_norm_fn
 except Exception: _rms_norm_fn = None
@@ -138,7 +138,7 @@ def feed(model:CobraVLM, state:DecodeState, token_ids) -> DecodeState:
         out.conv[:, ix], out.ssm[:, ix], out.logits[ix], out.n_tokens[ix] = s.conv, s.ssm, s.logits, s.n_tokens + n
     return out
 
-# %% ../nbs/10c_generate.ipynb #4a023deb
+# %% ../nbs/10c_generate.ipynb #90797efd
 def sample_next(logits:torch.Tensor, temperature:float=0., top_p:float=1., generator=None) -> torch.Tensor:
     "Next token per row of `logits` (B, V): argmax, or top-p sampling at `temperature`."
     if temperature <= 0: return logits.argmax(-1)
@@ -149,7 +149,7 @@ def sample_next(logits:torch.Tensor, temperature:float=0., top_p:float=1., gener
         probs = torch.zeros_like(probs).scatter_(-1, idx, p)
     return torch.multinomial(probs, 1, generator=generator)[:, 0]
 
-# %% ../nbs/10c_generate.ipynb #5e9f8e63
+# %% ../nbs/10c_generate.ipynb #13c251b6
 class GraphedDecoder:
     "The decode step of `model` captured in a CUDA graph for batch size `batch_size`."
     def __init__(self, model:CobraVLM, state:DecodeState):
@@ -181,7 +181,7 @@ def graphed_decoder(model:CobraVLM, state:DecodeState) -> GraphedDecoder:
     if key not in cache: cache[key] = GraphedDecoder(model, state)
     return cache[key]
 
-# %% ../nbs/10c_generate.ipynb #38f3ea66
+# %% ../nbs/10c_generate.ipynb #85278ff2
 @dataclass
 class GenerationOutput:
     "Texts, token ids, finish reasons and final states of a `generate` call."
@@ -210,7 +210,7 @@ def _pixel_values(model, images, n):
     if isinstance(first, dict): return {k: torch.stack([r[k] for r in rows]).to(dev) for k in first}, has
     return torch.stack(rows).to(dev), has
 
-# %% ../nbs/10c_generate.ipynb #ef925abc
+# %% ../nbs/10c_generate.ipynb #c6e06a68
 @torch.no_grad()
 def generate(model:CobraVLM, images, prompts:Sequence[str], max_new_tokens:int=256, temperature:float=0.,
              top_p:float=1., stop:Optional[Sequence[str]]=None, state:Optional[DecodeState]=None,
@@ -266,6 +266,7 @@ def generate(model:CobraVLM, images, prompts:Sequence[str], max_new_tokens:int=2
         if bool(done.all()): break
     if dev.type == 'cuda': torch.cuda.synchronize()
     t2 = time.perf_counter()
+    reasons = [r or 'length' for r in reasons]  # max_new_tokens=0
     for i in range(n):
         if reasons[i] != 'stop':
             body = out_ids[i][:-1] if reasons[i] == 'eos' else out_ids[i]
