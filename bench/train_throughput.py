@@ -51,7 +51,8 @@ def synthetic_batch(model, batch: int, text_len: int, device):
 
 def loader_rate(model, cfg, env, batches: int, num_workers: int, per_device: int) -> float:
     "Samples/s of the training DataLoader alone (demo data unless --dataset points elsewhere)."
-    from cobra_lit.train import load_dataset, make_loader
+    from cobra_lit.strategy import make_loader
+    from cobra_lit.train import load_dataset
     ds = load_dataset(cfg, model)
     n = min(batches, len(ds) // per_device)
     dl = make_loader(ds, env, per_device, 1, 0, 0, 0, num_workers)
@@ -75,8 +76,8 @@ def main(argv=None):
     a = ap.parse_args(argv)
     os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
     from cobra_lit.model import build_vlm
-    from cobra_lit.train import (DemoDatasetConfig, apply_fsdp, init_distributed, make_scheduler, param_groups,
-                                 parse_train_config, stage_hparams, train_step)
+    from cobra_lit.strategy import apply_fsdp, init_distributed, make_scheduler, param_groups, train_step
+    from cobra_lit.train import parse_train_config, stage_hparams
     model_id = a.model or ('cobra-3b' if a.gpu else 'cobra-tiny')
     stage = a.stage or ('finetune' if a.gpu else 'full-finetune')
     cfg = parse_train_config(['--model.type', model_id, '--stage', stage, '--device', 'cuda' if a.gpu else 'cpu',
