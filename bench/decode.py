@@ -54,6 +54,7 @@ def bench_hf(model, img, prompt, n, tok, dev):
         emb, _ = model.embed(ids, pv)
         sync(dev); t1 = time.perf_counter()
         llm = model.llm_backbone.llm
+        model.llm_backbone.scan_for(emb.dtype)  # transformers' mambapy scan only works in fp32
         mask = torch.ones(emb.shape[:2], dtype=torch.long, device=dev)
         seq = llm.generate(inputs_embeds=emb, attention_mask=mask, max_new_tokens=n, min_new_tokens=n, do_sample=False,
                            use_cache=True, pad_token_id=1, eos_token_id=0)

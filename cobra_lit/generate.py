@@ -6,7 +6,7 @@
 __all__ = ['DecodeState', 'prefill', 'step_constants', 'decode_step', 'feed', 'sample_next', 'GraphedDecoder', 'graphed_decoder',
            'GenerationOutput', 'generate']
 
-# %% ../nbs/10c_generate.ipynb #844455ad
+# %% ../nbs/10c_generate.ipynb #b5b87f93
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
@@ -18,7 +18,7 @@ from transformers.models.mamba import modeling_mamba as hf_mamba
 from .data import EOS_ID, PAD_ID, load_tokenizer
 from .model import CobraVLM, HAS_MAMBA_KERNELS
 
-# %% ../nbs/10c_generate.ipynb #9037e845
+# %% ../nbs/10c_generate.ipynb #031b6848
 @dataclass
 class DecodeState:
     "Recurrent state of a batch after its last consumed token."
@@ -40,7 +40,7 @@ class DecodeState:
         return DecodeState(torch.cat([s.conv for s in states], 1), torch.cat([s.ssm for s in states], 1),
                            torch.cat([s.logits for s in states]), torch.cat([s.n_tokens for s in states]))
 
-# %% ../nbs/10c_generate.ipynb #6e8e5014
+# %% ../nbs/10c_generate.ipynb #e04a4935
 def _cache_of(out):
     "The cache of a transformers Mamba output (`cache` in 5.2x, `cache_params` before)."
     c = getattr(out, 'cache', None)
@@ -55,6 +55,7 @@ def _prefill_group(model, ids, pv):
     "Prefill rows of equal length that all have (or all lack) an image."
     llm = model.llm_backbone.llm
     emb, _ = model.embed(ids, pv)
+    model.llm_backbone.scan_for(emb.dtype)
     out = llm.backbone(inputs_embeds=emb, use_cache=True)
     cache, n = _cache_of(out), len(llm.backbone.layers)
     conv = torch.stack([cache.layers[i].conv_states[0] for i in range(n)])
@@ -82,7 +83,7 @@ def prefill(model:CobraVLM, input_ids, pixel_values=None, has_image=None) -> Dec
     state = DecodeState.cat(parts)
     return state.select(torch.argsort(torch.tensor(order)))
 
-# %% ../nbs/10c_generate.ipynb #54324b27
+# %% ../nbs/10c_generate.ipynb #45e64f3c
 try:  # mamba_ssm's fused residual-add + RMSNorm (what its own MambaLMHeadModel runs); PyTorch norm otherwise
     from mamba_ssm.ops.triton.layer_norm import rms_norm_fn as _rms_norm_fn
 except Exception: _rms_norm_fn = None
@@ -138,7 +139,7 @@ def feed(model:CobraVLM, state:DecodeState, token_ids) -> DecodeState:
         out.conv[:, ix], out.ssm[:, ix], out.logits[ix], out.n_tokens[ix] = s.conv, s.ssm, s.logits, s.n_tokens + n
     return out
 
-# %% ../nbs/10c_generate.ipynb #90797efd
+# %% ../nbs/10c_generate.ipynb #7c9e198e
 def sample_next(logits:torch.Tensor, temperature:float=0., top_p:float=1., generator=None) -> torch.Tensor:
     "Next token per row of `logits` (B, V): argmax, or top-p sampling at `temperature`."
     if temperature <= 0: return logits.argmax(-1)
@@ -149,7 +150,7 @@ def sample_next(logits:torch.Tensor, temperature:float=0., top_p:float=1., gener
         probs = torch.zeros_like(probs).scatter_(-1, idx, p)
     return torch.multinomial(probs, 1, generator=generator)[:, 0]
 
-# %% ../nbs/10c_generate.ipynb #13c251b6
+# %% ../nbs/10c_generate.ipynb #b2789503
 class GraphedDecoder:
     "The decode step of `model` captured in a CUDA graph for batch size `batch_size`."
     def __init__(self, model:CobraVLM, state:DecodeState):
@@ -181,7 +182,7 @@ def graphed_decoder(model:CobraVLM, state:DecodeState) -> GraphedDecoder:
     if key not in cache: cache[key] = GraphedDecoder(model, state)
     return cache[key]
 
-# %% ../nbs/10c_generate.ipynb #85278ff2
+# %% ../nbs/10c_generate.ipynb #9d42e7ff
 @dataclass
 class GenerationOutput:
     "Texts, token ids, finish reasons and final states of a `generate` call."
@@ -210,7 +211,7 @@ def _pixel_values(model, images, n):
     if isinstance(first, dict): return {k: torch.stack([r[k] for r in rows]).to(dev) for k in first}, has
     return torch.stack(rows).to(dev), has
 
-# %% ../nbs/10c_generate.ipynb #c6e06a68
+# %% ../nbs/10c_generate.ipynb #1e9de472
 @torch.no_grad()
 def generate(model:CobraVLM, images, prompts:Sequence[str], max_new_tokens:int=256, temperature:float=0.,
              top_p:float=1., stop:Optional[Sequence[str]]=None, state:Optional[DecodeState]=None,

@@ -6,7 +6,7 @@
 __all__ = ['DINO_L', 'SIGLIP_224', 'SIGLIP_384', 'VISION_BACKBONES', 'VisionBackboneSpec', 'ImageTransform', 'VisionBackbone',
            'build_vision_backbone']
 
-# %% ../nbs/10a_vision.ipynb #cdd2b0af
+# %% ../nbs/10a_vision.ipynb #c72a4bd5
 import warnings
 from dataclasses import dataclass, field
 
@@ -18,7 +18,7 @@ from torchvision import transforms as T
 
 from .data import resize_naive
 
-# %% ../nbs/10a_vision.ipynb #7d8ba980
+# %% ../nbs/10a_vision.ipynb #4d893732
 DINO_L = 'vit_large_patch14_reg4_dinov2.lvd142m'
 SIGLIP_224, SIGLIP_384 = 'vit_so400m_patch14_siglip_224', 'vit_so400m_patch14_siglip_384'
 _TINY_DINO = dict(img_size=56, embed_dim=32, depth=3, num_heads=2)
@@ -41,7 +41,7 @@ VISION_BACKBONES = {
     'dinosiglip-tiny': VisionBackboneSpec({'dino': (DINO_L, _TINY_DINO), 'siglip': (SIGLIP_384, _TINY_SIGLIP)}, 56),
 }
 
-# %% ../nbs/10a_vision.ipynb #21502a10
+# %% ../nbs/10a_vision.ipynb #8203d5ad
 class ImageTransform:
     "Turn a PIL image into `pixel_values`: one tensor, or a dict of tensors keyed by tower."
     def __init__(self, size:int, norms:dict):
@@ -56,7 +56,7 @@ class ImageTransform:
 
     def __repr__(self): return f'ImageTransform(size={self.size}, norms={self.norms})'
 
-# %% ../nbs/10a_vision.ipynb #28d4abab
+# %% ../nbs/10a_vision.ipynb #0f6dd3a6
 def _create_tower(name, overrides, pretrained):
     "Build one timm tower; offline (or unknown weights) falls back to random weights with a warning."
     kw = dict(num_classes=0, **overrides)
@@ -106,12 +106,13 @@ class VisionBackbone(nn.Module):
         feats = []
         for k in self.keys:
             t = self.tower(k)
-            (f,) = t.forward_intermediates(pixel_values[k], indices=[len(t.blocks) - 2], norm=False, stop_early=True,
+            x = pixel_values[k].to(t.patch_embed.proj.weight.dtype)  # transforms give fp32; the tower may be bf16
+            (f,) = t.forward_intermediates(x, indices=[len(t.blocks) - 2], norm=False, stop_early=True,
                                            output_fmt='NLC', intermediates_only=True)
             feats.append(f)  # (B, P, D_k), prefix/register tokens already dropped
         return torch.cat(feats, dim=-1)
 
-# %% ../nbs/10a_vision.ipynb #432fdff7
+# %% ../nbs/10a_vision.ipynb #f298b8c7
 def build_vision_backbone(backbone_id:str, pretrained:bool=False) -> VisionBackbone:
     "Build the vision backbone `backbone_id` (random weights unless `pretrained` and reachable)."
     return VisionBackbone(backbone_id, pretrained)
