@@ -6,7 +6,7 @@
 __all__ = ['DecodeState', 'prefill', 'step_constants', 'decode_step', 'feed', 'sample_next', 'GraphedDecoder', 'graphed_decoder',
            'GenerationOutput', 'generate']
 
-# %% ../nbs/10c_generate.ipynb #b5b87f93
+# %% ../nbs/10c_generate.ipynb #1a279f52
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
@@ -18,7 +18,7 @@ from transformers.models.mamba import modeling_mamba as hf_mamba
 from .data import EOS_ID, PAD_ID, load_tokenizer
 from .model import CobraVLM, HAS_MAMBA_KERNELS
 
-# %% ../nbs/10c_generate.ipynb #031b6848
+# %% ../nbs/10c_generate.ipynb #f0a7d3a7
 @dataclass
 class DecodeState:
     "Recurrent state of a batch after its last consumed token."
@@ -40,7 +40,7 @@ class DecodeState:
         return DecodeState(torch.cat([s.conv for s in states], 1), torch.cat([s.ssm for s in states], 1),
                            torch.cat([s.logits for s in states]), torch.cat([s.n_tokens for s in states]))
 
-# %% ../nbs/10c_generate.ipynb #e04a4935
+# %% ../nbs/10c_generate.ipynb #45ecbdff
 def _cache_of(out):
     "The cache of a transformers Mamba output (`cache` in 5.2x, `cache_params` before)."
     c = getattr(out, 'cache', None)
@@ -68,7 +68,11 @@ def _rows(input_ids):
     return [torch.as_tensor(r, dtype=torch.long) for r in input_ids]
 
 @torch.no_grad()
-def prefill(model:CobraVLM, input_ids, pixel_values=None, has_image=None) -> DecodeState:
+def prefill(model:CobraVLM,
+            input_ids,          # (B, L) ids, or a list of 1-D id sequences of any lengths
+            pixel_values=None,  # (B, ...) tensor or dict of them (rows aligned with `input_ids`), or None
+            has_image=None,     # (B,) bool: rows whose pixel values are real; default all when given
+           ) -> DecodeState:
     "States after `[patches, prompt]` per row; `input_ids` (B, L) or a list of 1-D id sequences of any length."
     rows, dev = _rows(input_ids), model.device
     if any(len(r) == 0 for r in rows) and pixel_values is None: raise ValueError('an empty prompt needs an image')
@@ -83,7 +87,7 @@ def prefill(model:CobraVLM, input_ids, pixel_values=None, has_image=None) -> Dec
     state = DecodeState.cat(parts)
     return state.select(torch.argsort(torch.tensor(order)))
 
-# %% ../nbs/10c_generate.ipynb #45e64f3c
+# %% ../nbs/10c_generate.ipynb #29eabb26
 try:  # mamba_ssm's fused residual-add + RMSNorm (what its own MambaLMHeadModel runs); PyTorch norm otherwise
     from mamba_ssm.ops.triton.layer_norm import rms_norm_fn as _rms_norm_fn
 except Exception: _rms_norm_fn = None
@@ -139,7 +143,7 @@ def feed(model:CobraVLM, state:DecodeState, token_ids) -> DecodeState:
         out.conv[:, ix], out.ssm[:, ix], out.logits[ix], out.n_tokens[ix] = s.conv, s.ssm, s.logits, s.n_tokens + n
     return out
 
-# %% ../nbs/10c_generate.ipynb #7c9e198e
+# %% ../nbs/10c_generate.ipynb #34ce6bfd
 def sample_next(logits:torch.Tensor, temperature:float=0., top_p:float=1., generator=None) -> torch.Tensor:
     "Next token per row of `logits` (B, V): argmax, or top-p sampling at `temperature`."
     if temperature <= 0: return logits.argmax(-1)
@@ -150,7 +154,7 @@ def sample_next(logits:torch.Tensor, temperature:float=0., top_p:float=1., gener
         probs = torch.zeros_like(probs).scatter_(-1, idx, p)
     return torch.multinomial(probs, 1, generator=generator)[:, 0]
 
-# %% ../nbs/10c_generate.ipynb #b2789503
+# %% ../nbs/10c_generate.ipynb #ea64abb8
 class GraphedDecoder:
     "The decode step of `model` captured in a CUDA graph for batch size `batch_size`."
     def __init__(self, model:CobraVLM, state:DecodeState):
@@ -182,7 +186,7 @@ def graphed_decoder(model:CobraVLM, state:DecodeState) -> GraphedDecoder:
     if key not in cache: cache[key] = GraphedDecoder(model, state)
     return cache[key]
 
-# %% ../nbs/10c_generate.ipynb #9d42e7ff
+# %% ../nbs/10c_generate.ipynb #63a65a79
 @dataclass
 class GenerationOutput:
     "Texts, token ids, finish reasons and final states of a `generate` call."
@@ -211,12 +215,22 @@ def _pixel_values(model, images, n):
     if isinstance(first, dict): return {k: torch.stack([r[k] for r in rows]).to(dev) for k in first}, has
     return torch.stack(rows).to(dev), has
 
-# %% ../nbs/10c_generate.ipynb #1e9de472
+# %% ../nbs/10c_generate.ipynb #2f89a19b
 @torch.no_grad()
-def generate(model:CobraVLM, images, prompts:Sequence[str], max_new_tokens:int=256, temperature:float=0.,
-             top_p:float=1., stop:Optional[Sequence[str]]=None, state:Optional[DecodeState]=None,
-             stream:Optional[Callable]=None, seed:Optional[int]=None, tokenizer=None, eos_token_id:Optional[int]=EOS_ID,
-             cuda_graph:Optional[bool]=None) -> GenerationOutput:
+def generate(model:CobraVLM,                     # the VLM, in eval mode on its device and dtype
+             images,                              # one PIL image (or None: text only) per prompt, or None for all
+             prompts:Sequence[str],               # exact prompt texts (e.g. `format_prompt(q)`), no BOS added
+             max_new_tokens:int=256,              # tokens to generate per row at most
+             temperature:float=0.,                # 0: greedy; else softmax temperature
+             top_p:float=1.,                      # nucleus mass kept when sampling
+             stop:Optional[Sequence[str]]=None,   # strings that end a row (kept in its text)
+             state:Optional[DecodeState]=None,    # continue these rows instead of prefilling
+             stream:Optional[Callable]=None,      # called as stream(row, text_piece) while generating
+             seed:Optional[int]=None,             # seeds the sampling generator
+             tokenizer=None,                      # default: the GPT-NeoX-20B tokenizer in cobra_lit/assets
+             eos_token_id:Optional[int]=EOS_ID,   # None: never stop at EOS
+             cuda_graph:Optional[bool]=None,      # default: on for CUDA
+            ) -> GenerationOutput:
     "Generate for each (image, prompt); with `state`, continue those rows (prompts are fed exactly, images unused)."
     tok = tokenizer or _default_tokenizer()
     stop = [stop] if isinstance(stop, str) else list(stop or [])
