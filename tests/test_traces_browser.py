@@ -75,7 +75,9 @@ def viewer(tmp_path):
          'prompt': 'Describe. ' + XSS, 'raw_output': '<SUMMARY> s </SUMMARY><CONCLUSION> ' + 'a red cube a red cube ' * 4,
          'caption': XSS, 'references': ['a cube'], 'scores': {'semsim_mean': 0.2}},
         {'image_id': 7, 'caption': 'no image here', 'scores': {'semsim_mean': 0.9}},
-        {'image': '../../etc/passwd', 'caption': 'a path outside the root'}]}
+        {'image': '../../etc/passwd', 'caption': 'a path outside the root'},
+        {'image_id': 8, 'image': None, 'prompt': 'Describe.', 'raw_output': 'a cube', 'scratchpad': 'A red cube on a floor.',
+         'caption': 'a cube', 'references': ['a cube']}]}
     (tmp_path/'broken.json').write_text(json.dumps(bad))
     traces = traces_from_result(result, 'llava.json') + traces_from_result(twin, 'twin.json') + load_results(tmp_path/'broken.json')
     page = write_html_viewer(traces, tmp_path/'viewer.html', image_root=data, title='viewer <test>')
@@ -109,7 +111,7 @@ def test_viewer_in_chromium(viewer, tmp_path):
     # a filter changes what is shown: the malformed file's first sample, flagged, its text inert
     choose('f-variant', 'broken')
     assert b.js(h2) == 'broken · llava_cot_readme_reasoning'
-    assert b.js("document.getElementById('pos').textContent.trim()") == '1 / 3'
+    assert b.js("document.getElementById('pos').textContent.trim()") == '1 / 4'
     probs = b.js("[...document.querySelectorAll('#panel-a .problems li')].map(li => li.textContent)")
     assert {'missing CAPTION', 'missing REASONING', 'unclosed CONCLUSION', 'repeated text'} <= set(probs), probs
     assert b.js("document.querySelector('#panel-a .caption').textContent") == XSS
@@ -122,8 +124,11 @@ def test_viewer_in_chromium(viewer, tmp_path):
     assert b.js(h2) == 'broken · 7'
     assert 'missing field: prompt' in b.js("document.querySelector('#panel-a .problems').textContent")
     b.send('Input.dispatchKeyEvent', type='keyDown', key='ArrowRight', code='ArrowRight', windowsVirtualKeyCode=39)
-    assert b.js("document.getElementById('pos').textContent.trim()") == '3 / 3'  # the arrow key stepped on
+    assert b.js("document.getElementById('pos').textContent.trim()") == '3 / 4'  # the arrow key stepped on
     assert b.js("document.querySelector('#panel-a img')") is None  # its image path leaves the root: not embedded
+    b.js("document.getElementById('next').click()")  # a free-form scratchpad: shown as one foldable section, flagged
+    assert b.js("[...document.querySelectorAll('#panel-a details summary')].map(s => s.textContent)") == ['scratchpad']
+    assert 'no stage tags' in b.js("document.querySelector('#panel-a .problems').textContent")
     # score range: only the sample scored 0.9 is left; a problem filter; the side-by-side view
     choose('f-score', 'semsim_mean')
     b.js("document.getElementById('f-min').value = '0.5'")
