@@ -6,7 +6,7 @@
 __all__ = ['DecodeState', 'prefill', 'step_constants', 'decode_step', 'feed', 'sample_next', 'GraphedDecoder', 'graphed_decoder',
            'GenerationOutput', 'generate']
 
-# %% ../nbs/10c_generate.ipynb #1a279f52
+# %% ../nbs/10c_generate.ipynb #9df9b106
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
@@ -18,7 +18,7 @@ from transformers.models.mamba import modeling_mamba as hf_mamba
 from .data import EOS_ID, PAD_ID, load_tokenizer
 from .model import CobraVLM, HAS_MAMBA_KERNELS
 
-# %% ../nbs/10c_generate.ipynb #f0a7d3a7
+# %% ../nbs/10c_generate.ipynb #783c9dbe
 @dataclass
 class DecodeState:
     "Recurrent state of a batch after its last consumed token."
@@ -40,7 +40,7 @@ class DecodeState:
         return DecodeState(torch.cat([s.conv for s in states], 1), torch.cat([s.ssm for s in states], 1),
                            torch.cat([s.logits for s in states]), torch.cat([s.n_tokens for s in states]))
 
-# %% ../nbs/10c_generate.ipynb #45ecbdff
+# %% ../nbs/10c_generate.ipynb #0567a317
 def _cache_of(out):
     "The cache of a transformers Mamba output (`cache` in 5.2x, `cache_params` before)."
     c = getattr(out, 'cache', None)
@@ -87,7 +87,7 @@ def prefill(model:CobraVLM,
     state = DecodeState.cat(parts)
     return state.select(torch.argsort(torch.tensor(order)))
 
-# %% ../nbs/10c_generate.ipynb #29eabb26
+# %% ../nbs/10c_generate.ipynb #b9a75ed0
 try:  # mamba_ssm's fused residual-add + RMSNorm (what its own MambaLMHeadModel runs); PyTorch norm otherwise
     from mamba_ssm.ops.triton.layer_norm import rms_norm_fn as _rms_norm_fn
 except Exception: _rms_norm_fn = None
@@ -143,7 +143,7 @@ def feed(model:CobraVLM, state:DecodeState, token_ids) -> DecodeState:
         out.conv[:, ix], out.ssm[:, ix], out.logits[ix], out.n_tokens[ix] = s.conv, s.ssm, s.logits, s.n_tokens + n
     return out
 
-# %% ../nbs/10c_generate.ipynb #34ce6bfd
+# %% ../nbs/10c_generate.ipynb #4555813c
 def sample_next(logits:torch.Tensor, temperature:float=0., top_p:float=1., generator=None) -> torch.Tensor:
     "Next token per row of `logits` (B, V): argmax, or top-p sampling at `temperature`."
     if temperature <= 0: return logits.argmax(-1)
@@ -154,7 +154,7 @@ def sample_next(logits:torch.Tensor, temperature:float=0., top_p:float=1., gener
         probs = torch.zeros_like(probs).scatter_(-1, idx, p)
     return torch.multinomial(probs, 1, generator=generator)[:, 0]
 
-# %% ../nbs/10c_generate.ipynb #ea64abb8
+# %% ../nbs/10c_generate.ipynb #d8c2998d
 class GraphedDecoder:
     "The decode step of `model` captured in a CUDA graph for batch size `batch_size`."
     def __init__(self, model:CobraVLM, state:DecodeState):
@@ -186,7 +186,7 @@ def graphed_decoder(model:CobraVLM, state:DecodeState) -> GraphedDecoder:
     if key not in cache: cache[key] = GraphedDecoder(model, state)
     return cache[key]
 
-# %% ../nbs/10c_generate.ipynb #63a65a79
+# %% ../nbs/10c_generate.ipynb #c1b0d8a1
 @dataclass
 class GenerationOutput:
     "Texts, token ids, finish reasons and final states of a `generate` call."
@@ -215,7 +215,7 @@ def _pixel_values(model, images, n):
     if isinstance(first, dict): return {k: torch.stack([r[k] for r in rows]).to(dev) for k in first}, has
     return torch.stack(rows).to(dev), has
 
-# %% ../nbs/10c_generate.ipynb #2f89a19b
+# %% ../nbs/10c_generate.ipynb #c5999c0c
 @torch.no_grad()
 def generate(model:CobraVLM,                     # the VLM, in eval mode on its device and dtype
              images,                              # one PIL image (or None: text only) per prompt, or None for all

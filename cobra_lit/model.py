@@ -9,7 +9,7 @@ __all__ = ['LLM_BACKBONES', 'STAGE_MODULES', 'CHECKPOINT_MODULES', 'HUB_REPO', '
            'build_vlm', 'param_counts', 'cobra_state_dict', 'save_cobra_checkpoint', 'read_cobra_checkpoint',
            'resolve_cobra_checkpoint', 'load_cobra_checkpoint', 'load_cobra']
 
-# %% ../nbs/10b_model.ipynb #7b55c320
+# %% ../nbs/10b_model.ipynb #cb78cd36
 import dataclasses, json, math, os, re, warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,13 +25,13 @@ from transformers.utils import ModelOutput
 from .data import IGNORE_INDEX, EOS_ID, PAD_ID
 from .vision import VisionBackbone, build_vision_backbone
 
-# %% ../nbs/10b_model.ipynb #8bb7e90a
+# %% ../nbs/10b_model.ipynb #73fba5ca
 try:  # optional CUDA kernels; transformers' Mamba picks them up by itself when importable
     import mamba_ssm, causal_conv1d  # noqa: F401
     HAS_MAMBA_KERNELS = True
 except Exception: HAS_MAMBA_KERNELS = False
 
-# %% ../nbs/10b_model.ipynb #a18e5b1c
+# %% ../nbs/10b_model.ipynb #cccf1153
 class LinearProjector(nn.Module):
     "`linear`: one Linear from vision to LLM width."
     def __init__(self, vision_dim, llm_dim):
@@ -53,7 +53,7 @@ class FusedMLPProjector(nn.Module):
                                        nn.Linear(4 * vision_dim, llm_dim), nn.GELU(), nn.Linear(llm_dim, llm_dim))
     def forward(self, x): return self.projector(x)
 
-# %% ../nbs/10b_model.ipynb #92c8c9af
+# %% ../nbs/10b_model.ipynb #9494d9cb
 def _grid(x):
     "(B, N, C) tokens of a square grid as (B, C, h, h)."
     b, n, c = x.shape; h = math.isqrt(n)
@@ -81,7 +81,7 @@ class LDPNetProjector(nn.Module):
         self.mlp, self.dwn, self.peg = _FeatureIR(vision_dim, llm_dim), _TokenDown(pool), _PosInject(llm_dim)
     def forward(self, x): return self.peg(self.dwn(self.mlp(x)))
 
-# %% ../nbs/10b_model.ipynb #2fef6817
+# %% ../nbs/10b_model.ipynb #b43ce2f2
 def build_projector(arch_specifier:str, vision_dim:int, llm_dim:int, num_patches:int) -> nn.Module:
     "The projector named by the end of `arch_specifier` (e.g. `no-align+fused-gelu-mlp`)."
     kind = arch_specifier.split('+')[-1]
@@ -92,7 +92,7 @@ def build_projector(arch_specifier:str, vision_dim:int, llm_dim:int, num_patches
         return LDPNetProjector(vision_dim, llm_dim, pool=14 if num_patches >= 196 else max(1, math.isqrt(num_patches) // 2))
     raise ValueError(f'unknown projector in arch_specifier {arch_specifier!r} (linear, gelu-mlp, fused-gelu-mlp, ldpnet)')
 
-# %% ../nbs/10b_model.ipynb #0947f207
+# %% ../nbs/10b_model.ipynb #eb0a0568
 _MAMBA_COMMON = dict(state_size=16, expand=2, conv_kernel=4, vocab_size=50280, residual_in_fp32=True,
                      layer_norm_epsilon=1e-5, use_bias=False, use_conv_bias=True, tie_word_embeddings=True,
                      bos_token_id=EOS_ID, eos_token_id=EOS_ID, pad_token_id=PAD_ID, use_mambapy=True)
@@ -137,7 +137,7 @@ class MambaLLMBackbone(nn.Module):
         self.scan_for(inputs_embeds.dtype)
         return self.llm(inputs_embeds=inputs_embeds, use_cache=False).logits
 
-# %% ../nbs/10b_model.ipynb #45b59512
+# %% ../nbs/10b_model.ipynb #38774c9a
 STAGE_MODULES = {'align': ('projector',), 'finetune': ('projector', 'llm_backbone'),
                  'full-finetune': ('vision_backbone', 'projector', 'llm_backbone')}
 
@@ -216,7 +216,7 @@ class CobraVLM(nn.Module):
             else: llm.gradient_checkpointing_disable()
         return self
 
-# %% ../nbs/10b_model.ipynb #b4db9d59
+# %% ../nbs/10b_model.ipynb #0d08b453
 @dataclass
 class ModelConfig(draccus.ChoiceRegistry):
     "Model + per-stage optimisation defaults (Prismatic/Cobra field names)."
@@ -276,7 +276,7 @@ for _ids, _cls in [(('cobra-3b', 'cobra+3b'), Cobra3BConfig), (('cobra-ldpnet-3b
                    (('cobra-tiny',), CobraTinyConfig)]:
     for _id in _ids: ModelConfig.register_subclass(_id, _cls)
 
-# %% ../nbs/10b_model.ipynb #75136ef9
+# %% ../nbs/10b_model.ipynb #9d53e696
 def model_config(model_id:str) -> ModelConfig:
     "The registered `ModelConfig` for `model_id` (e.g. `cobra+3b`, `cobra-tiny`)."
     try: return ModelConfig.get_choice_class(model_id)()
@@ -300,7 +300,7 @@ def param_counts(model:nn.Module) -> dict:
     out['total'] = sum(out.values())
     return out
 
-# %% ../nbs/10b_model.ipynb #5001065e
+# %% ../nbs/10b_model.ipynb #8e2e93b3
 CHECKPOINT_MODULES = ('vision_backbone', 'projector', 'llm_backbone')
 HUB_REPO, HUB_SUBFOLDER = 'han1997/cobra', 'cobra+3b'
 
@@ -327,7 +327,7 @@ def save_cobra_checkpoint(model:CobraVLM, path, modules=('projector', 'llm_backb
     else: torch.save({'model': sd}, path)
     return path
 
-# %% ../nbs/10b_model.ipynb #bbef61e7
+# %% ../nbs/10b_model.ipynb #41d812c5
 def read_cobra_checkpoint(path) -> dict:
     "`{module: state_dict}` from a Cobra checkpoint file, loaded without unpickling arbitrary objects."
     path = Path(path)
@@ -352,7 +352,7 @@ def read_cobra_checkpoint(path) -> dict:
                          f"{list(ck)[:5] if isinstance(ck, dict) else type(ck).__name__}")
     return ck['model']
 
-# %% ../nbs/10b_model.ipynb #df5f30f0
+# %% ../nbs/10b_model.ipynb #2b748544
 def resolve_cobra_checkpoint(path_or_hub_id, subfolder:str=HUB_SUBFOLDER) -> Path:
     "A local checkpoint file for a file, a Cobra run folder, or a hub repo id (downloaded once, cached)."
     p = Path(path_or_hub_id)
@@ -395,7 +395,7 @@ def load_cobra_checkpoint(model:CobraVLM,
         mod.load_state_dict(sd, strict=False)
     return list(ck)
 
-# %% ../nbs/10b_model.ipynb #9c8740a9
+# %% ../nbs/10b_model.ipynb #dde0f55f
 def load_cobra(path_or_hub_id, pretrained_vision:bool=True, subfolder:str=HUB_SUBFOLDER) -> CobraVLM:
     "Build and load a VLM from a Cobra run folder or hub repo (its `config.json` names the model)."
     p = Path(path_or_hub_id)

@@ -6,7 +6,7 @@
 __all__ = ['DINO_L', 'SIGLIP_224', 'SIGLIP_384', 'VISION_BACKBONES', 'VisionBackboneSpec', 'ImageTransform', 'VisionBackbone',
            'build_vision_backbone']
 
-# %% ../nbs/10a_vision.ipynb #c72a4bd5
+# %% ../nbs/10a_vision.ipynb #73d5ecdd
 import warnings
 from dataclasses import dataclass, field
 
@@ -18,7 +18,7 @@ from torchvision import transforms as T
 
 from .data import resize_naive
 
-# %% ../nbs/10a_vision.ipynb #4d893732
+# %% ../nbs/10a_vision.ipynb #b91e4b4f
 DINO_L = 'vit_large_patch14_reg4_dinov2.lvd142m'
 SIGLIP_224, SIGLIP_384 = 'vit_so400m_patch14_siglip_224', 'vit_so400m_patch14_siglip_384'
 _TINY_DINO = dict(img_size=56, embed_dim=32, depth=3, num_heads=2)
@@ -41,7 +41,7 @@ VISION_BACKBONES = {
     'dinosiglip-tiny': VisionBackboneSpec({'dino': (DINO_L, _TINY_DINO), 'siglip': (SIGLIP_384, _TINY_SIGLIP)}, 56),
 }
 
-# %% ../nbs/10a_vision.ipynb #8203d5ad
+# %% ../nbs/10a_vision.ipynb #f6a42900
 class ImageTransform:
     "Turn a PIL image into `pixel_values`: one tensor, or a dict of tensors keyed by tower."
     def __init__(self, size:int, norms:dict):
@@ -56,7 +56,7 @@ class ImageTransform:
 
     def __repr__(self): return f'ImageTransform(size={self.size}, norms={self.norms})'
 
-# %% ../nbs/10a_vision.ipynb #0f6dd3a6
+# %% ../nbs/10a_vision.ipynb #6219459b
 def _create_tower(name, overrides, pretrained):
     "Build one timm tower; offline (or unknown weights) falls back to random weights with a warning."
     kw = dict(num_classes=0, **overrides)
@@ -112,7 +112,7 @@ class VisionBackbone(nn.Module):
             feats.append(f)  # (B, P, D_k), prefix/register tokens already dropped
         return torch.cat(feats, dim=-1)
 
-# %% ../nbs/10a_vision.ipynb #f298b8c7
+# %% ../nbs/10a_vision.ipynb #edccf905
 def build_vision_backbone(backbone_id:str, pretrained:bool=False) -> VisionBackbone:
     "Build the vision backbone `backbone_id` (random weights unless `pretrained` and reachable)."
     return VisionBackbone(backbone_id, pretrained)
