@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['DECODERS', 'JUDGES', 'JUDGE_CRITERIA', 'DecodeConfig', 'feed_exact', 'token_logprobs', 'mean_logprob', 'pixel_values',
-           'prefill_prompts', 'continue_from', 'clean_caption', 'decode_direct', 'next_turn', 'scratchpad_pass1',
-           'pass2_tokens', 'pass2_state', 'scratchpad_pass2', 'decode_two_pass', 'stage_text', 'judge_likelihood',
-           'judge_prompt', 'parse_judgement', 'judge_self', 'decode_stages', 'decode_captions']
+           'prefill_prompts', 'continue_from', 'judge_likelihood', 'judge_prompt', 'parse_judgement', 'judge_self',
+           'clean_caption', 'decode_direct', 'next_turn', 'scratchpad_pass1', 'pass2_tokens', 'pass2_state',
+           'scratchpad_pass2', 'decode_two_pass', 'stage_text', 'stage_caption', 'decode_stages', 'decode_captions']
 
-# %% ../nbs/30a_scratchpad.ipynb #41b7c7b7
+# %% ../nbs/30a_scratchpad.ipynb #9cf18f89
 import re
 from dataclasses import dataclass
 from typing import Optional, Sequence
@@ -20,7 +20,7 @@ from .data import EOS_ID, PAD_ID, STAGES, format_prompt, parse_stages
 from .generate import (DecodeState, GenerationOutput, decode_step, feed, generate, graphed_decoder,
                                 prefill, step_constants)
 
-# %% ../nbs/30a_scratchpad.ipynb #545367b5
+# %% ../nbs/30a_scratchpad.ipynb #cb491033
 DECODERS = ('direct', 'scratchpad', 'stages', 'stage-beam')
 JUDGES = ('likelihood', 'self')
 
@@ -56,7 +56,7 @@ class DecodeConfig:
                 raise ValueError(f'DecodeConfig.{k} must be a positive integer, not {getattr(self, k)!r}')
         if not self.prompt.strip(): raise ValueError('DecodeConfig.prompt is empty')
 
-# %% ../nbs/30a_scratchpad.ipynb #025893be
+# %% ../nbs/30a_scratchpad.ipynb #e945915a
 def _put(state:DecodeState, idx, sub:DecodeState) -> DecodeState:
     "A copy of `state` with rows `idx` replaced by the rows of `sub`."
     out, ix = state.clone(), torch.as_tensor(idx, dtype=torch.long, device=state.logits.device)
@@ -112,7 +112,7 @@ def mean_logprob(lp:torch.Tensor) -> float:
     "The likelihood judge's score: mean token log-prob (-inf for an empty continuation)."
     return lp.mean().item() if len(lp) else float('-inf')
 
-# %% ../nbs/30a_scratchpad.ipynb #80e79696
+# %% ../nbs/30a_scratchpad.ipynb #929f8654
 def pixel_values(model, images:Sequence[Image.Image]):
     "Stacked `model.image_transform` of `images`, on the model's device and in its vision backbone's dtype."
     dt = next(model.vision_backbone.parameters()).dtype  # a bf16 model needs bf16 pixels (timm convs do not cast)
@@ -130,7 +130,45 @@ def continue_from(model, tokenizer, state:DecodeState, max_new_tokens:int, **kwa
     "`generate` continuing every row of `state` (greedy unless `temperature` is given)."
     return generate(model, None, [''] * state.batch_size, max_new_tokens, state=state, tokenizer=tokenizer, **kwargs)
 
-# %% ../nbs/30a_scratchpad.ipynb #3a361501
+# %% ../nbs/30a_scratchpad.ipynb #f9070b50
+JUDGE_CRITERIA = {
+    'SUMMARY': 'better outlines how to approach the question, without going into the detailed reasoning',
+    'CAPTION': 'describes what the image shows more accurately and in more detail, as far as it matters for the question',
+    'REASONING': 'reasons more soundly, step by step, with fewer errors',
+    'CONCLUSION': 'answers the question more directly and agrees with the reasoning',
+}
+
+def judge_likelihood(logprobs:Sequence[torch.Tensor]) -> int:
+    "Index of the candidate with the highest mean token log-prob."
+    scores = [mean_logprob(lp) for lp in logprobs]
+    return max(range(len(scores)), key=lambda i: (scores[i], -i))
+
+def judge_prompt(question:str, stage:str, first:str, second:str) -> str:
+    "The self-judging question: which of two candidates of `stage` is better."
+    return (f'You are a judge. Decide which of two responses {JUDGE_CRITERIA[stage]}.\n\nQuestion: {question}\n\n'
+            f'Response 1: {first}\nResponse 2: {second}\n\n'
+            'Answer only in this format: "Since [reason], I choose response [1/2]."')
+
+def parse_judgement(text:str) -> Optional[int]:
+    "1 or 2 from a judge's answer ('... I choose response 2.'), None if it names neither."
+    m = re.search(r'choose\s+response\s*\[?\s*([12])\b', text, re.I)
+    return int(m.group(1)) if m else None
+
+@torch.no_grad()
+def judge_self(model, tokenizer, images, question:str, stage:str, candidates:list, scores:list, cfg:DecodeConfig) -> tuple:
+    "Knockout of each image's candidates judged by the model itself; (winner per image, judge answers per image)."
+    alive, answers = [list(range(len(c))) for c in candidates], [[] for _ in candidates]
+    while len(alive[0]) > 1:
+        pairs = [(al.pop(0), al.pop(0)) for al in alive]
+        prompts = [format_prompt(judge_prompt(question, stage, c[i], c[j])) for c, (i, j) in zip(candidates, pairs)]
+        out = continue_from(model, tokenizer, prefill_prompts(model, tokenizer, images, prompts), cfg.judge_max_new_tokens)
+        for b, ((i, j), txt) in enumerate(zip(pairs, out.texts)):
+            v = parse_judgement(txt)
+            w = {1: i, 2: j}.get(v, i if scores[b][i] >= scores[b][j] else j)
+            alive[b].append(w); answers[b].append(txt)
+    return [al[0] for al in alive], answers
+
+# %% ../nbs/30a_scratchpad.ipynb #2a5d6aa3
 def _result(prompt, raw, caption, scratchpad=None, stages=None, **extra) -> dict:
     return dict(caption=caption, raw_output=raw, prompt=prompt, scratchpad=scratchpad, stages=stages, **extra)
 
@@ -145,7 +183,7 @@ def decode_direct(model, tokenizer, images:Sequence[Image.Image], cfg:DecodeConf
     out = continue_from(model, tokenizer, st, cfg.max_new_tokens)
     return [_result(cfg.prompt, t, clean_caption(t), finish_reason=r) for t, r in zip(out.texts, out.finish_reasons)]
 
-# %% ../nbs/30a_scratchpad.ipynb #d7b8cc58
+# %% ../nbs/30a_scratchpad.ipynb #0e6840a3
 def next_turn(question:str) -> str:
     "A later human turn of a conversation (as `cobra_lit.data.conversation_turns` renders it)."
     return '\n' + format_prompt(question)
@@ -186,7 +224,7 @@ def decode_two_pass(model, tokenizer, images:Sequence[Image.Image], cfg:DecodeCo
     return [_result(cfg.prompt, t, clean_caption(t), p1.texts[i], finish_reason=p2.finish_reasons[i], pass2_tokens=n[i])
             for i, t in enumerate(p2.texts)]
 
-# %% ../nbs/30a_scratchpad.ipynb #9d3af2f6
+# %% ../nbs/30a_scratchpad.ipynb #2bb34d84
 def _finish_stage(model, tokenizer, pre:DecodeState, post:DecodeState, ids:list, reasons:list, stage:str) -> tuple:
     "Close rows that stopped without `</stage>`: (state after the closed stage, the text each row consumed)."
     close = tokenizer(f' </{stage}>')['input_ids']
@@ -204,45 +242,11 @@ def stage_text(consumed:str, stage:str) -> str:
     "The inner text of `stage` in what one stage step consumed (`... </STAGE>`)."
     return consumed.split(f'</{stage}>')[0].strip()
 
-# %% ../nbs/30a_scratchpad.ipynb #14c60948
-JUDGE_CRITERIA = {
-    'SUMMARY': 'better outlines how to approach the question, without going into the detailed reasoning',
-    'CAPTION': 'describes what the image shows more accurately and in more detail, as far as it matters for the question',
-    'REASONING': 'reasons more soundly, step by step, with fewer errors',
-    'CONCLUSION': 'answers the question more directly and agrees with the reasoning',
-}
+def stage_caption(stages:dict, caption_stage:str='CONCLUSION') -> str:
+    "The caption of a structured answer: its `caption_stage` (CONCLUSION or CAPTION), '' if missing."
+    return clean_caption(stages.get(caption_stage, ''))
 
-def judge_likelihood(logprobs:Sequence[torch.Tensor]) -> int:
-    "Index of the candidate with the highest mean token log-prob."
-    scores = [mean_logprob(lp) for lp in logprobs]
-    return max(range(len(scores)), key=lambda i: (scores[i], -i))
-
-def judge_prompt(question:str, stage:str, first:str, second:str) -> str:
-    "The self-judging question: which of two candidates of `stage` is better."
-    return (f'You are a judge. Decide which of two responses {JUDGE_CRITERIA[stage]}.\n\nQuestion: {question}\n\n'
-            f'Response 1: {first}\nResponse 2: {second}\n\n'
-            'Answer only in this format: "Since [reason], I choose response [1/2]."')
-
-def parse_judgement(text:str) -> Optional[int]:
-    "1 or 2 from a judge's answer ('... I choose response 2.'), None if it names neither."
-    m = re.search(r'choose\s+response\s*\[?\s*([12])\b', text, re.I)
-    return int(m.group(1)) if m else None
-
-@torch.no_grad()
-def judge_self(model, tokenizer, images, question:str, stage:str, candidates:list, scores:list, cfg:DecodeConfig) -> tuple:
-    "Knockout of each image's candidates judged by the model itself; (winner per image, judge answers per image)."
-    alive, answers = [list(range(len(c))) for c in candidates], [[] for _ in candidates]
-    while len(alive[0]) > 1:
-        pairs = [(al.pop(0), al.pop(0)) for al in alive]
-        prompts = [format_prompt(judge_prompt(question, stage, c[i], c[j])) for c, (i, j) in zip(candidates, pairs)]
-        out = continue_from(model, tokenizer, prefill_prompts(model, tokenizer, images, prompts), cfg.judge_max_new_tokens)
-        for b, ((i, j), txt) in enumerate(zip(pairs, out.texts)):
-            v = parse_judgement(txt)
-            w = {1: i, 2: j}.get(v, i if scores[b][i] >= scores[b][j] else j)
-            alive[b].append(w); answers[b].append(txt)
-    return [al[0] for al in alive], answers
-
-# %% ../nbs/30a_scratchpad.ipynb #6755fc0d
+# %% ../nbs/30a_scratchpad.ipynb #7feacc25
 @torch.no_grad()
 def decode_stages(model, tokenizer, images:Sequence[Image.Image], cfg:DecodeConfig, beam:bool=False,
                   seed_offset:int=0) -> list:
@@ -274,11 +278,11 @@ def decode_stages(model, tokenizer, images:Sequence[Image.Image], cfg:DecodeConf
     res = []
     for i, r in enumerate(raw):
         stages = parse_stages(r).stages
-        res.append(_result(cfg.prompt, r, clean_caption(stages.get(cfg.caption_stage, '')), stages=stages,
+        res.append(_result(cfg.prompt, r, stage_caption(stages, cfg.caption_stage), stages=stages,
                            **({'beam': trace[i]} if beam else {})))
     return res
 
-# %% ../nbs/30a_scratchpad.ipynb #b41690be
+# %% ../nbs/30a_scratchpad.ipynb #8cde6824
 def decode_captions(model, tokenizer, images:Sequence[Image.Image], decoder:str, cfg:Optional[DecodeConfig]=None) -> list:
     "Caption `images` with `decoder` (direct, scratchpad, stages, stage-beam) under `cfg`; one dict per image."
     cfg = cfg or DecodeConfig()
