@@ -8,7 +8,7 @@ __all__ = ['DECODERS', 'JUDGES', 'JUDGE_CRITERIA', 'DecodeConfig', 'feed_exact',
            'clean_caption', 'decode_direct', 'next_turn', 'scratchpad_pass1', 'pass2_tokens', 'pass2_state',
            'scratchpad_pass2', 'decode_two_pass', 'stage_text', 'stage_caption', 'decode_stages', 'decode_captions']
 
-# %% ../nbs/30a_scratchpad.ipynb #9cf18f89
+# %% ../nbs/30a_scratchpad.ipynb #e6c420da
 import re
 from dataclasses import dataclass
 from typing import Optional, Sequence
@@ -20,7 +20,7 @@ from .data import EOS_ID, PAD_ID, STAGES, format_prompt, parse_stages
 from .generate import (DecodeState, GenerationOutput, decode_step, feed, generate, graphed_decoder,
                                 prefill, step_constants)
 
-# %% ../nbs/30a_scratchpad.ipynb #cb491033
+# %% ../nbs/30a_scratchpad.ipynb #b916fb24
 DECODERS = ('direct', 'scratchpad', 'stages', 'stage-beam')
 JUDGES = ('likelihood', 'self')
 
@@ -47,6 +47,7 @@ class DecodeConfig:
     batch_size: int = 8  # images decoded together
 
     def __post_init__(self):
+        self.caption_stage, self.judge = str(self.caption_stage).upper(), str(self.judge).lower()
         if self.caption_stage not in ('CAPTION', 'CONCLUSION'):
             raise ValueError(f'DecodeConfig.caption_stage must be CAPTION or CONCLUSION, not {self.caption_stage!r}')
         if self.judge not in JUDGES: raise ValueError(f'DecodeConfig.judge must be one of {JUDGES}, not {self.judge!r}')
@@ -56,7 +57,7 @@ class DecodeConfig:
                 raise ValueError(f'DecodeConfig.{k} must be a positive integer, not {getattr(self, k)!r}')
         if not self.prompt.strip(): raise ValueError('DecodeConfig.prompt is empty')
 
-# %% ../nbs/30a_scratchpad.ipynb #e945915a
+# %% ../nbs/30a_scratchpad.ipynb #7e15ac46
 def _put(state:DecodeState, idx, sub:DecodeState) -> DecodeState:
     "A copy of `state` with rows `idx` replaced by the rows of `sub`."
     out, ix = state.clone(), torch.as_tensor(idx, dtype=torch.long, device=state.logits.device)
@@ -112,7 +113,7 @@ def mean_logprob(lp:torch.Tensor) -> float:
     "The likelihood judge's score: mean token log-prob (-inf for an empty continuation)."
     return lp.mean().item() if len(lp) else float('-inf')
 
-# %% ../nbs/30a_scratchpad.ipynb #929f8654
+# %% ../nbs/30a_scratchpad.ipynb #10b7e549
 def pixel_values(model, images:Sequence[Image.Image]):
     "Stacked `model.image_transform` of `images`, on the model's device and in its vision backbone's dtype."
     dt = next(model.vision_backbone.parameters()).dtype  # a bf16 model needs bf16 pixels (timm convs do not cast)
@@ -130,7 +131,7 @@ def continue_from(model, tokenizer, state:DecodeState, max_new_tokens:int, **kwa
     "`generate` continuing every row of `state` (greedy unless `temperature` is given)."
     return generate(model, None, [''] * state.batch_size, max_new_tokens, state=state, tokenizer=tokenizer, **kwargs)
 
-# %% ../nbs/30a_scratchpad.ipynb #f9070b50
+# %% ../nbs/30a_scratchpad.ipynb #d2438c84
 JUDGE_CRITERIA = {
     'SUMMARY': 'better outlines how to approach the question, without going into the detailed reasoning',
     'CAPTION': 'describes what the image shows more accurately and in more detail, as far as it matters for the question',
@@ -168,7 +169,7 @@ def judge_self(model, tokenizer, images, question:str, stage:str, candidates:lis
             alive[b].append(w); answers[b].append(txt)
     return [al[0] for al in alive], answers
 
-# %% ../nbs/30a_scratchpad.ipynb #2a5d6aa3
+# %% ../nbs/30a_scratchpad.ipynb #17cf230b
 def _result(prompt, raw, caption, scratchpad=None, stages=None, **extra) -> dict:
     return dict(caption=caption, raw_output=raw, prompt=prompt, scratchpad=scratchpad, stages=stages, **extra)
 
@@ -183,7 +184,7 @@ def decode_direct(model, tokenizer, images:Sequence[Image.Image], cfg:DecodeConf
     out = continue_from(model, tokenizer, st, cfg.max_new_tokens)
     return [_result(cfg.prompt, t, clean_caption(t), finish_reason=r) for t, r in zip(out.texts, out.finish_reasons)]
 
-# %% ../nbs/30a_scratchpad.ipynb #0e6840a3
+# %% ../nbs/30a_scratchpad.ipynb #1afca8fb
 def next_turn(question:str) -> str:
     "A later human turn of a conversation (as `cobra_lit.data.conversation_turns` renders it)."
     return '\n' + format_prompt(question)
@@ -224,7 +225,7 @@ def decode_two_pass(model, tokenizer, images:Sequence[Image.Image], cfg:DecodeCo
     return [_result(cfg.prompt, t, clean_caption(t), p1.texts[i], finish_reason=p2.finish_reasons[i], pass2_tokens=n[i])
             for i, t in enumerate(p2.texts)]
 
-# %% ../nbs/30a_scratchpad.ipynb #2bb34d84
+# %% ../nbs/30a_scratchpad.ipynb #2b25b4b5
 def _finish_stage(model, tokenizer, pre:DecodeState, post:DecodeState, ids:list, reasons:list, stage:str) -> tuple:
     "Close rows that stopped without `</stage>`: (state after the closed stage, the text each row consumed)."
     close = tokenizer(f' </{stage}>')['input_ids']
@@ -246,7 +247,7 @@ def stage_caption(stages:dict, caption_stage:str='CONCLUSION') -> str:
     "The caption of a structured answer: its `caption_stage` (CONCLUSION or CAPTION), '' if missing."
     return clean_caption(stages.get(caption_stage, ''))
 
-# %% ../nbs/30a_scratchpad.ipynb #7feacc25
+# %% ../nbs/30a_scratchpad.ipynb #b82bbaa5
 @torch.no_grad()
 def decode_stages(model, tokenizer, images:Sequence[Image.Image], cfg:DecodeConfig, beam:bool=False,
                   seed_offset:int=0) -> list:
@@ -282,7 +283,7 @@ def decode_stages(model, tokenizer, images:Sequence[Image.Image], cfg:DecodeConf
                            **({'beam': trace[i]} if beam else {})))
     return res
 
-# %% ../nbs/30a_scratchpad.ipynb #8cde6824
+# %% ../nbs/30a_scratchpad.ipynb #4229b629
 def decode_captions(model, tokenizer, images:Sequence[Image.Image], decoder:str, cfg:Optional[DecodeConfig]=None) -> list:
     "Caption `images` with `decoder` (direct, scratchpad, stages, stage-beam) under `cfg`; one dict per image."
     cfg = cfg or DecodeConfig()
