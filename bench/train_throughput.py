@@ -72,7 +72,7 @@ def main(argv=None):
     ap.add_argument('--steps', type=int, default=None, help='timed optimizer steps after 1 warm-up (default 5 CPU, 4 GPU)')
     ap.add_argument('--loader_batches', type=int, default=30, help='batches for the loader-only rate (0: skip)')
     ap.add_argument('--num_workers', type=int, default=2)
-    ap.add_argument('--dataset_root', default='data/demo', help='demo dataset folder for the loader rate (made if absent)')
+    ap.add_argument('--dataset_root', default='data/demo-bench', help='demo dataset folder for the loader rate (made if absent)')
     a = ap.parse_args(argv)
     os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
     from cobra_lit.model import build_vlm
@@ -81,11 +81,12 @@ def main(argv=None):
     model_id = a.model or ('cobra-3b' if a.gpu else 'cobra-tiny')
     stage = a.stage or ('finetune' if a.gpu else 'full-finetune')
     cfg = parse_train_config(['--model.type', model_id, '--stage', stage, '--device', 'cuda' if a.gpu else 'cpu',
-                              '--dataset.dataset_root', a.dataset_root])
+                              '--dataset.dataset_root', a.dataset_root, '--dataset.n_train', '256', '--dataset.n_test', '8'])
     env = init_distributed(cfg.device)
     torch.manual_seed(0)
     t_build = time.perf_counter()
-    model = build_vlm(cfg.model)  # random weights
+    with torch.device(env.device):  # random weights, initialised where they will live (fast for 3B on a GPU)
+        model = build_vlm(cfg.model)
     model.freeze_for_stage(stage)
     build_s = time.perf_counter() - t_build
     P = model.vision_backbone.num_patches

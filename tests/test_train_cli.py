@@ -25,7 +25,7 @@ def work(tmp_path_factory):
 def args(work, run_id, steps=3, *extra):
     return ['--run_id', run_id, '--run_root_dir', str(work/'runs'), '--dataset.dataset_root', str(work/'demo'),
             '--dataset.n_train', '24', '--dataset.n_test', '4', '--eval_demo', 'false', '--num_workers', '0',
-            '--model.finetune_global_batch_size', '4', '--model.finetune_per_device_batch_size', '2',
+            '--model.finetune_global_batch_size', '2', '--model.finetune_per_device_batch_size', '1',
             '--model.finetune_max_steps', str(steps), *extra]
 
 
@@ -49,7 +49,7 @@ def free_port():
 
 @pytest.fixture(scope='module')
 def single(work):
-    "One plain process (no process group): global batch 4 = 2 per device x 2 accumulation."
+    "One plain process (no process group): global batch 2 = 1 per device x 2 accumulation."
     run(TRAIN + args(work, 'single'), work)
     return work/'runs'/'single'
 
@@ -89,7 +89,7 @@ def test_two_nodes_c10d_rendezvous(work, single):
 
 
 def test_sigkill_then_resume_matches_uninterrupted(work):
-    steps = ['6', '--save_interval', '2']
+    steps = ['5', '--save_interval', '2']
     run(TRAIN + args(work, 'whole', *steps), work)
     killed = work/'runs'/'killed'
     p = subprocess.Popen(TRAIN + args(work, 'killed', *steps), cwd=work, env=ENV, stdout=subprocess.DEVNULL,
@@ -102,17 +102,13 @@ def test_sigkill_then_resume_matches_uninterrupted(work):
     p.send_signal(signal.SIGKILL); p.wait()
     assert p.returncode == -signal.SIGKILL
     ck = killed/'checkpoints'
-    assert (ck/'checkpoint-000002.pt').is_file() and not (ck/'checkpoint-000006.pt').exists()
+    assert (ck/'checkpoint-000002.pt').is_file() and not (ck/'checkpoint-000005.pt').exists()
     assert torch.load(ck/'checkpoint-latest.pt', weights_only=True)['train_state']['step'] in (2, 4)
-    # the same command without --resume refuses to overwrite; with a changed config resume is refused with the reason
-    r = run(TRAIN + args(work, 'killed', *steps), work, check=False)
-    assert r.returncode != 0 and '--resume true' in r.stderr
-    r = run(TRAIN + args(work, 'killed', *steps, '--resume', 'true', '--model.finetune_learning_rate', '0.01'), work, check=False)
-    assert r.returncode != 0 and 'model.finetune_learning_rate' in r.stderr, r.stderr[-2000:]
+    # (refusals of a changed config / a missing --resume are tested in nbs/20b_train.ipynb)
     run(TRAIN + args(work, 'killed', *steps, '--resume', 'true'), work)
     whole = work/'runs'/'whole'
     rw, rk = log_rows(whole), log_rows(killed)
-    assert [r['step'] for r in rk] == [1, 2, 3, 4, 5, 6]
+    assert [r['step'] for r in rk] == [1, 2, 3, 4, 5]
     assert [r['loss'] for r in rk] == pytest.approx([r['loss'] for r in rw], rel=1e-6)
     ww, wk = weights(whole), weights(killed)
     assert ww.keys() == wk.keys()
