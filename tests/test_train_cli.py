@@ -67,13 +67,21 @@ def assert_same_training(a, b, rtol=1e-5):
 
 
 def test_two_ranks_fsdp_match_one_process(work, single):
-    run(TORCHRUN + ['--standalone', '--nnodes', '1', '--nproc-per-node', '2', '-m', 'cobra_lit.train'] + args(work, 'fsdp2'), work)
+    cmd = TORCHRUN + ['--standalone', '--nnodes', '1', '--nproc-per-node', '2', '-m', 'cobra_lit.train'] + args(work, 'fsdp2', 3, '--save_interval', '2')
+    run(cmd, work)
     two = work/'runs'/'fsdp2'
     cfg1, cfg2 = (json.loads((d/'config.json').read_text()) for d in (single, two))
     assert (cfg1['world_size'], cfg1['grad_accumulation']) == (1, 2)
     assert (cfg2['world_size'], cfg2['grad_accumulation']) == (2, 1)
     assert log_rows(single)[0]['loss'] != log_rows(single)[-1]['loss']  # it trains
     assert_same_training(single, two)
+    # a crash right after step 2's checkpoint: resuming the sharded run (optimizer broadcast from rank 0) redoes step 3 exactly
+    before, ck = (log_rows(two), weights(two)), two/'checkpoints'
+    os.replace(ck/'checkpoint-000002.pt', ck/'checkpoint-latest.pt')
+    run(cmd + ['--resume', 'true'], work)
+    assert log_rows(two) == [dict(r, tokens_per_s=n['tokens_per_s'], step_time_s=n['step_time_s'], peak_mem_mb=n['peak_mem_mb'])
+                             for r, n in zip(before[0], log_rows(two))]
+    for k, v in weights(two).items(): assert torch.equal(v, before[1][k]), k
 
 
 def test_two_nodes_c10d_rendezvous(work, single):
