@@ -6,19 +6,21 @@ and writes exactly --caption-tokens greedy tokens. Timed, median of --repeats in
 capture, kernel autotune), all from the same pass-1 output:
 
   reuse        feed the turn's tokens into pass 1's final state (exact, one token at a time; CUDA graph on CUDA),
-               then decode the caption: what `decode_captions(..., 'scratchpad', ...)` does
+               then decode the caption: what `decode_captions(..., 'scratchpad', ...)` does by default
+  reuse-chunk  the same with `feed_chunk` (the turn in one pass per layer, recurrence from the state;
+               `DecodeConfig(feed='chunk')`)
   re-read      prefill image + pass-1 prompt + scratchpad + turn from scratch, then decode the caption
   alone        decode --caption-tokens new tokens from a ready state (nothing to read first)
   alone+turn   decode as many tokens as reuse processes (turn + caption) from a ready state: reuse's own tokens
 
-It also checks that reuse == re-read (same greedy tokens, max |logit| difference where pass 2 starts) and prints
+It also checks that reuse (both ways) == re-read (same greedy tokens, max |logit| difference where pass 2 starts) and prints
 whether reuse costs no more than its own new tokens (reuse <= 1.10 x alone+turn). Weights are random unless
 --checkpoint is given (speed does not depend on them).
 
   python bench/scratchpad_reuse.py --model cobra-tiny --device cpu --scratchpad-tokens 64 --caption-tokens 16
   python bench/scratchpad_reuse.py --model cobra-3b --device cuda --dtype bfloat16 --scratchpad-tokens 256 --caption-tokens 32
 """
-import argparse, json, platform, statistics, time
+import argparse, dataclasses, json, platform, statistics, time
 from pathlib import Path
 
 import torch
@@ -73,11 +75,13 @@ def main(argv=None):
               for i in range(a.batch_size)]
     cfg = DecodeConfig(scratchpad_max_new_tokens=a.scratchpad_tokens, max_new_tokens=a.caption_tokens)
     K = a.caption_tokens
+    cfg_chunk = dataclasses.replace(cfg, feed='chunk')
     with torch.inference_mode():
         p1 = scratchpad_pass1(model, tok, images, cfg, eos_token_id=None)
         turn = len(pass2_tokens(tok, p1, cfg)[0])
         modes = {
             'reuse': lambda: scratchpad_pass2(model, tok, images, p1, cfg, reuse=True, eos_token_id=None),
+            'reuse-chunk': lambda: scratchpad_pass2(model, tok, images, p1, cfg_chunk, reuse=True, eos_token_id=None),
             're-read': lambda: scratchpad_pass2(model, tok, images, p1, cfg, reuse=False, eos_token_id=None),
             'alone': lambda: continue_from(model, tok, p1.states, K, eos_token_id=None),
             'alone+turn': lambda: continue_from(model, tok, p1.states, K + turn, eos_token_id=None),
@@ -86,14 +90,17 @@ def main(argv=None):
         for name, (s, out) in timed(modes, dev, a.repeats).items():
             n = out[1][0] if isinstance(out, tuple) else len(out.token_ids[0])
             res[name] = dict(seconds=s, tokens_processed_per_row=n, out=out)
-        (s_re, _), (s_rd, _) = pass2_state(model, tok, images, p1, cfg, True), pass2_state(model, tok, images, p1, cfg, False)
-    o_re, o_rd = res['reuse']['out'][0], res['re-read']['out'][0]
-    same = sum(x == y for r, q in zip(o_re.token_ids, o_rd.token_ids) for x, y in zip(r, q))
-    diff = (s_re.logits - s_rd.logits).abs().max().item()
+        s_rd = pass2_state(model, tok, images, p1, cfg, False)[0]
+        checks = {}
+        for name, c in (('reuse', cfg), ('reuse-chunk', cfg_chunk)):
+            s = pass2_state(model, tok, images, p1, c, True)[0]
+            same = sum(x == y for r, q in zip(res[name]['out'][0].token_ids, res['re-read']['out'][0].token_ids)
+                       for x, y in zip(r, q))
+            checks[name] = dict(same_greedy_tokens=f'{same}/{K * a.batch_size}',
+                                max_abs_logit_diff_at_pass2_start=(s.logits - s_rd.logits).abs().max().item())
     info = dict(model=a.model, device=device_name(dev), dtype=str(dtype), mamba_kernels=HAS_MAMBA_KERNELS,
                 batch_size=a.batch_size, patches=model.vision_backbone.num_patches, scratchpad_tokens=a.scratchpad_tokens,
-                turn_tokens=turn, caption_tokens=K, repeats=a.repeats, same_greedy_tokens=f'{same}/{K * a.batch_size}',
-                max_abs_logit_diff_at_pass2_start=diff)
+                turn_tokens=turn, caption_tokens=K, repeats=a.repeats, vs_reread=checks)
     print(json.dumps(info, indent=1))
     alone = res['alone']['seconds']
     print(f"\npass 2 of the scratchpad decoder: {a.model} on {info['device']}, {dtype}, batch {a.batch_size}, "
@@ -102,11 +109,15 @@ def main(argv=None):
     for name, r in res.items():
         print(f"{name:12s} {r['tokens_processed_per_row']:11d} {r['seconds']:9.4f} {r['seconds'] / alone:8.2f}")
     ok = res['reuse']['seconds'] <= 1.10 * res['alone+turn']['seconds']
-    print(f"\nreuse vs re-read: {res['re-read']['seconds'] / res['reuse']['seconds']:.2f}x faster, "
-          f"{res['re-read']['tokens_processed_per_row'] - res['reuse']['tokens_processed_per_row']} fewer tokens per row; "
-          f"same greedy tokens {info['same_greedy_tokens']}, max |logit diff| at pass-2 start {diff:.2e}")
+    print()
+    for name, ch in checks.items():
+        print(f"{name} vs re-read: {res['re-read']['seconds'] / res[name]['seconds']:.2f}x the speed, "
+              f"{res['re-read']['tokens_processed_per_row'] - res[name]['tokens_processed_per_row']} fewer tokens per row; "
+              f"same greedy tokens {ch['same_greedy_tokens']}, max |logit diff| at pass-2 start "
+              f"{ch['max_abs_logit_diff_at_pass2_start']:.2e}")
     print(f"reuse costs no more than its own new tokens (reuse <= 1.10 x alone+turn): {'YES' if ok else 'NO'} "
-          f"({res['reuse']['seconds']:.4f} s vs {res['alone+turn']['seconds']:.4f} s)")
+          f"({res['reuse']['seconds']:.4f} s vs {res['alone+turn']['seconds']:.4f} s); reuse-chunk: "
+          f"{res['reuse-chunk']['seconds']:.4f} s, {res['reuse-chunk']['seconds'] / alone:.2f}x decoding the caption alone")
     if a.json:
         Path(a.json).write_text(json.dumps(dict(info, results={k: {kk: vv for kk, vv in v.items() if kk != 'out'}
                                                               for k, v in res.items()}, reuse_within_own_tokens=ok), indent=1))

@@ -27,12 +27,14 @@ def test_tiny_run(tmp_path):
     assert 'on CPU' in r.stdout and 'reuse costs no more than its own new tokens' in r.stdout, r.stdout
     res = json.loads(out.read_text())
     assert res['device'].startswith('CPU') and res['batch_size'] == 2
-    assert res['same_greedy_tokens'] == '8/8'  # reuse == re-read, both rows
-    assert res['max_abs_logit_diff_at_pass2_start'] < 1e-4
+    for mode in ('reuse', 'reuse-chunk'):  # == re-read, both rows
+        assert res['vs_reread'][mode]['same_greedy_tokens'] == '8/8', res['vs_reread']
+        assert res['vs_reread'][mode]['max_abs_logit_diff_at_pass2_start'] < 1e-4, res['vs_reread']
     rs = res['results']
-    assert set(rs) == {'reuse', 're-read', 'alone', 'alone+turn'}
+    assert set(rs) == {'reuse', 'reuse-chunk', 're-read', 'alone', 'alone+turn'}
     turn = res['turn_tokens']
     assert rs['reuse']['tokens_processed_per_row'] == turn + 4 == rs['alone+turn']['tokens_processed_per_row']
+    assert rs['reuse-chunk']['tokens_processed_per_row'] == turn + 4
     # re-read processes the patches, the pass-1 prompt, the scratchpad and the turn again
     assert rs['re-read']['tokens_processed_per_row'] > res['patches'] + 8 + turn + 4
     assert all(v['seconds'] > 0 for v in rs.values())
