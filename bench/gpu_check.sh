@@ -33,19 +33,19 @@ python -c "import torch, transformers; print('torch', torch.__version__, 'cuda',
 python -c "import timm, draccus; print('timm', timm.__version__)" || echo "WARNING: timm/draccus missing"
 
 # 2. build tools first (ninja: parallel nvcc; einops: mamba_ssm imports it), from .whl/ when carried
-for w in .whl/ninja-*.whl .whl/einops-*.whl; do [ -f "$w" ] && pip install -q --no-index --no-deps "$w"; done
+for w in .whl/ninja-*.whl .whl/einops-*.whl; do [ -f "$w" ] && python -m pip install -q --no-index --no-deps "$w"; done
 python -c "import einops" || echo "WARNING: einops missing: mamba_ssm cannot import without it (carry an einops wheel)"
 command -v ninja || echo "WARNING: ninja missing: the CUDA build falls back to a slow serial build"
 
 # 3. build the kernels (in the background) ...
-build() {  # build SDIST_GLOB LOG MAX_JOBS: unpack, limit the -gencode list to sm_90, pip install the folder
+build() {  # build SDIST_GLOB LOG MAX_JOBS: unpack, limit the -gencode list to sm_90, python -m pip install the folder
   local sd dir src; sd=$(ls .whl/$1 2>/dev/null | head -1)
   if [ -z "$sd" ]; then echo "no sdist .whl/$1" > "$OUT/$2"; return 2; fi
   dir=$(mktemp -d); tar xzf "$sd" -C "$dir"; src=$(ls -d "$dir"/*/ | head -1)
   python bench/sm90_only.py "$src/setup.py" > "$OUT/$2" 2>&1 \
     || echo "WARNING: setup.py layout unknown, building for all its architectures (slow)" >> "$OUT/$2"
   ( cd "$src" && MAMBA_FORCE_BUILD=TRUE CAUSAL_CONV1D_FORCE_BUILD=TRUE TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=$3 \
-      timeout 480 pip install -v --no-build-isolation --no-deps --no-index . ) >> "$OUT/$2" 2>&1
+      timeout 480 python -m pip install -v --no-build-isolation --no-deps --no-index . ) >> "$OUT/$2" 2>&1
 }
 TB=$(date +%s)
 build 'causal_conv1d-*.tar.gz' build_causal_conv1d.log 8 & P1=$!
@@ -56,9 +56,9 @@ ls -la .whl 2>/dev/null
 WHEELS=$(ls .whl/*.whl 2>/dev/null | grep -v -e '/transformers-' -e '/ninja-' -e '/einops-')
 python -c "import transformers" 2>/dev/null || WHEELS="$WHEELS $(ls .whl/transformers-*.whl 2>/dev/null)"
 if [ -n "$WHEELS" ]; then
-  run wheels 300 pip install -q --no-index --no-deps $WHEELS \
+  run wheels 300 python -m pip install -q --no-index --no-deps $WHEELS \
     || true
-  python -c "import draccus, timm, mambapy" || for w in $WHEELS; do pip install -q --no-index --no-deps "$w" || echo "WARNING: $w failed"; done
+  python -c "import draccus, timm, mambapy" || for w in $WHEELS; do python -m pip install -q --no-index --no-deps "$w" || echo "WARNING: $w failed"; done
 fi
 python -c "import torch, transformers, timm; print('torch', torch.__version__, 'transformers', transformers.__version__, 'timm', timm.__version__)"
 run smoke_torch_path_tiny 120 python bench/decode.py --model cobra-tiny --device cuda --dtype float32 --new-tokens 32 \
@@ -67,7 +67,7 @@ run bench_3b_torch_path_64tok 200 python bench/decode.py --model cobra-3b --devi
     --prompt-tokens 768 --json "$OUT/decode_cobra3b_torch_path_64tok.json"
 wait $P1; R1=$?; wait $P2; R2=$?
 SUMMARY+=("build causal_conv1d rc=$R1, mamba_ssm rc=$R2 ($(( $(date +%s) - TB ))s wall)")
-tail -5 "$OUT/build_causal_conv1d.log" "$OUT/build_mamba_ssm.log"
+tail -n 5 "$OUT/build_causal_conv1d.log" "$OUT/build_mamba_ssm.log"
 python -c "import mamba_ssm, causal_conv1d; from mamba_ssm.ops.triton.selective_state_update import selective_state_update; from causal_conv1d import causal_conv1d_update; print('kernels OK', mamba_ssm.__version__, causal_conv1d.__version__)" \
   && SUMMARY+=("kernels import: OK") || SUMMARY+=("kernels import: FAILED (later steps use the PyTorch path)")
 python -c "from cobra_lit.model import HAS_MAMBA_KERNELS; print('HAS_MAMBA_KERNELS', HAS_MAMBA_KERNELS)"
@@ -79,15 +79,18 @@ run test_model_gpu "$(cap 150)" python tests/test_model_gpu.py
 run bench_3b "$(cap 240)" python bench/decode.py --model cobra-3b --device cuda --dtype bfloat16 --new-tokens 256 \
     --prompt-tokens 768 --json "$OUT/decode_cobra3b.json"
 
+# 5b. the trainer step: cobra-3b shape, finetune stage, bf16, activation checkpointing, batch 4 x 2048 positions
+run train_3b "$(cap 150)" python bench/train_throughput.py --gpu --steps 3 --loader_batches 20
+
 # 6. the notebooks with their #| gpu cells
 # (they use ../shared/data: COCO images, the Mamba-2.8B config; tests/test_model_gpu.py above covers the same GPU checks)
 if ! python -c "import nbdev, pytest, fastcore" 2>/dev/null; then SUMMARY+=("notebooks_gpu: skipped (nbdev/pytest/fastcore missing)")
 elif ! python -c "from cobra_lit.data import shared_data_dir; assert shared_data_dir()" 2>/dev/null; then
   SUMMARY+=("notebooks_gpu: skipped (no ../shared/data beside the repo)")
 elif [ "$(left)" -lt 60 ]; then SUMMARY+=("notebooks_gpu: skipped (budget spent)")
-else run notebooks_gpu "$(cap 300)" env COBRA_LIT_TEST_FLAGS=gpu python -m pytest -q -x tests/test_notebooks.py -k "10a or 10b or 10c"; fi
+else run notebooks_gpu "$(cap 300)" env COBRA_LIT_TEST_FLAGS=gpu python -m pytest -q -x tests/test_notebooks.py -k "10a or 10b or 10c or 30c"; fi
 
 set +x
 echo "================ cobra_lit gpu_check summary ($(( $(date +%s) - T0 ))s total) ================"
 printf '%s\n' "${SUMMARY[@]}"
-grep -h "tok/s\|^cobra_lit\|^transformers\|^cobra-" "$OUT"/gpu_check.log | grep -v '^+' | tail -20
+grep -h "MFU\|tokens/s\|samples/s\|tok/s\|^cobra_lit\|^transformers\|^cobra-" "$OUT"/gpu_check.log | grep -v '^+' | tail -20
