@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['DECODERS', 'JUDGES', 'FEEDS', 'JUDGE_CRITERIA', 'DecodeConfig', 'feed_exact', 'token_logprobs', 'mean_logprob',
-           'pixel_values', 'prefill_prompts', 'continue_from', 'feed_chunk', 'feeder', 'judge_likelihood',
-           'judge_prompt', 'parse_judgement', 'judge_self', 'clean_caption', 'decode_direct', 'next_turn',
-           'scratchpad_pass1', 'pass2_tokens', 'pass2_state', 'scratchpad_pass2', 'decode_two_pass', 'stage_text',
-           'stage_caption', 'decode_stages', 'decode_captions']
+           'pixel_values', 'prefill_prompts', 'continue_from', 'feed_chunk', 'token_logprobs_chunk', 'feeder', 'scorer',
+           'judge_likelihood', 'judge_prompt', 'parse_judgement', 'judge_self', 'clean_caption', 'decode_direct',
+           'next_turn', 'scratchpad_pass1', 'pass2_tokens', 'pass2_state', 'scratchpad_pass2', 'decode_two_pass',
+           'stage_text', 'stage_caption', 'decode_stages', 'decode_captions']
 
 # %% ../nbs/30a_scratchpad.ipynb #e6c420da
 import re
@@ -157,28 +157,52 @@ def _mixer_chunk(mixer, x, conv, ssm):
     y = (torch.stack(ys, 1) + xc.float() * mixer.D.float()) * F.silu(z.float())  # (b, n, Di)
     return mixer.out_proj(y.to(x.dtype))
 
+def _chunk_forward(model, state:DecodeState, ids:torch.Tensor) -> tuple:
+    "Final-norm hidden states (b, n, D) of `ids` (b, n) continuing `state` (b rows), and the new conv/ssm states."
+    llm, conv, ssm = model.llm_backbone.llm, state.conv.clone(), state.ssm.clone()
+    h = llm.backbone.embeddings(ids.to(state.logits.device))  # (b, n, D)
+    for i, blk in enumerate(llm.backbone.layers):
+        res = h.float() if blk.residual_in_fp32 else h
+        h = res + _mixer_chunk(blk.mixer, blk.norm(h.to(blk.norm.weight.dtype)), conv[i], ssm[i])
+    return llm.backbone.norm_f(h), conv, ssm
+
+def _lm_head(model, h): return model.llm_backbone.llm.lm_head(h.to(model.llm_backbone.llm.lm_head.weight.dtype)).float()
+
 @torch.no_grad()
 def feed_chunk(model, state:DecodeState, token_ids) -> DecodeState:
     "`feed`'s result with each layer's matmuls run once per chunk (rows grouped by length); `state` is unchanged."
     rows = [torch.as_tensor(r, dtype=torch.long) for r in token_ids]
     if len(rows) != state.batch_size: raise ValueError(f'{len(rows)} token rows for a state of {state.batch_size} rows')
-    llm, out, groups = model.llm_backbone.llm, state.clone(), {}
+    out, groups = state.clone(), {}
     for i, r in enumerate(rows): groups.setdefault(len(r), []).append(i)
     for n, idx in groups.items():
         if n == 0: continue
-        s = out.select(idx)  # a copy: updated in place below
-        h = llm.backbone.embeddings(torch.stack([rows[i] for i in idx]).to(s.logits.device))  # (b, n, D)
-        for i, blk in enumerate(llm.backbone.layers):
-            res = h.float() if blk.residual_in_fp32 else h
-            h = res + _mixer_chunk(blk.mixer, blk.norm(h.to(blk.norm.weight.dtype)), s.conv[i], s.ssm[i])
-        h = llm.backbone.norm_f(h[:, -1])
-        logits = llm.lm_head(h.to(llm.lm_head.weight.dtype)).float()
-        out = _put(out, idx, DecodeState(s.conv, s.ssm, logits, s.n_tokens + n))
+        s = out.select(idx)
+        h, conv, ssm = _chunk_forward(model, s, torch.stack([rows[i] for i in idx]))
+        out = _put(out, idx, DecodeState(conv, ssm, _lm_head(model, h[:, -1]), s.n_tokens + n))
     return out
+
+@torch.no_grad()
+def token_logprobs_chunk(model, state:DecodeState, token_ids, n_vocab:Optional[int]=None) -> list:
+    "`token_logprobs` in one chunked pass; rows are right-padded (no earlier position of a causal model sees it)."
+    rows = [torch.as_tensor(r, dtype=torch.long) for r in token_ids]
+    if len(rows) != state.batch_size: raise ValueError(f'{len(rows)} token rows for a state of {state.batch_size} rows')
+    T, dev = max([len(r) for r in rows] + [0]), state.logits.device
+    if T == 0: return [torch.zeros(0) for _ in rows]
+    ids = torch.full((len(rows), T), PAD_ID, dtype=torch.long, device=dev)  # (B, T)
+    for i, r in enumerate(rows): ids[i, :len(r)] = r.to(dev)
+    logits = state.logits[:, None]  # (B, 1, V): predicts token 0
+    if T > 1: logits = torch.cat([logits, _lm_head(model, _chunk_forward(model, state, ids[:, :-1])[0])], 1)  # (B, T, V)
+    lp = (logits[..., :n_vocab] if n_vocab else logits).log_softmax(-1).gather(-1, ids[..., None])[..., 0]
+    return [lp[i, :len(r)].cpu() for i, r in enumerate(rows)]
 
 def feeder(cfg:'DecodeConfig'):
     "The continuation function `cfg.feed` names."
     return feed_chunk if cfg.feed == 'chunk' else feed_exact
+
+def scorer(cfg:'DecodeConfig'):
+    "The teacher-forced log-prob function `cfg.feed` names."
+    return token_logprobs_chunk if cfg.feed == 'chunk' else token_logprobs
 
 # %% ../nbs/30a_scratchpad.ipynb #d2438c84
 JUDGE_CRITERIA = {
@@ -313,7 +337,7 @@ def decode_stages(model, tokenizer, images:Sequence[Image.Image], cfg:DecodeConf
                             top_p=cfg.top_p if beam else 1., stop=[f'</{stage}>'], seed=cfg.seed + seed_offset + k)
         pick = [0] * B
         if beam:
-            lps = token_logprobs(model, cand, out.token_ids, n_vocab=nv)
+            lps = scorer(cfg)(model, cand, out.token_ids, n_vocab=nv)
             scores = [[mean_logprob(lps[i * N + j]) for j in range(N)] for i in range(B)]
             ctexts = [[stage_text(tokenizer.decode(out.token_ids[i * N + j]).replace('<|endoftext|>', ''), stage)
                       for j in range(N)] for i in range(B)]
