@@ -211,9 +211,9 @@ def _pixel_values(model, images, n):
     first = pvs[0]
     blank = {k: torch.zeros_like(v) for k, v in first.items()} if isinstance(first, dict) else torch.zeros_like(first)
     it = iter(pvs); rows = [next(it) if h else blank for h in has.tolist()]
-    dev = model.device
-    if isinstance(first, dict): return {k: torch.stack([r[k] for r in rows]).to(dev) for k in first}, has
-    return torch.stack(rows).to(dev), has
+    dev, dt = model.device, next(model.vision_backbone.parameters()).dtype  # a bf16 model takes bf16 pixels
+    if isinstance(first, dict): return {k: torch.stack([r[k] for r in rows]).to(dev, dt) for k in first}, has
+    return torch.stack(rows).to(dev, dt), has
 
 # %% ../nbs/10c_generate.ipynb #c5999c0c
 @torch.no_grad()
