@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The four-variant caption benchmark (baseline, baseline+scratchpad, fine-tuned, fine-tuned+scratchpad) of the
+# embedded tiny Cobra, end to end on CPU, and the report artifacts in nbs/artifacts/.
+#
+#   bash scripts/four_variants.sh [RUN_DIR]
+#
+# RUN_DIR: a finished training run (default: the no-argument `torchrun -m cobra_lit.train` run, trained first if
+# absent). The baseline is cobra-tiny at its initialisation (`--checkpoint none`, same seed as the training run).
+# Scored on the 40 real COCO val2017 images in ../shared/data (main table, nbs/artifacts/*.json) and on the demo
+# data's held-out caption split (nbs/artifacts/demo/). Budgets are small so it runs in minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -n "${VIRTUAL_ENV:-}" ] || . .venv/bin/activate
+export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} TOKENIZERS_PARALLELISM=false
+RUN=${1:-runs/demo+cobra-tiny+stage-full-finetune+x7}
+if [ ! -f "$RUN/checkpoints/checkpoint-latest.pt" ]; then torchrun -m cobra_lit.train --run_id "$(basename "$RUN")"; fi
+SHARED=${SHARED:-../shared/data}
+OUTDIR=results/four_variants; mkdir -p "$OUTDIR/coco" "$OUTDIR/demo"
+LIMIT=${LIMIT:-40}
+COMMON=(--limit "$LIMIT" --batch_size 8 --max_new_tokens 32 --scratchpad_max_new_tokens 64 --n_boot 200 --no-pretrained_vision --overwrite)
+bench() {  # bench DATASET_NAME ANNOTATIONS IMAGES
+  local name=$1 ann=$2 img=$3 o=$OUTDIR/$1
+  python -m cobra_lit.benchmark --checkpoint none --model.type cobra-tiny --annotations "$ann" --images "$img" \
+    --variant baseline --output "$o/1_baseline.txt" "${COMMON[@]}"
+  python -m cobra_lit.benchmark --checkpoint none --model.type cobra-tiny --annotations "$ann" --images "$img" \
+    --scratchpad --variant baseline+scratchpad --output "$o/2_baseline+scratchpad.txt" "${COMMON[@]}"
+  python -m cobra_lit.benchmark --checkpoint "$RUN" --annotations "$ann" --images "$img" \
+    --variant finetuned --output "$o/3_finetuned.txt" "${COMMON[@]}"
+  python -m cobra_lit.benchmark --checkpoint "$RUN" --annotations "$ann" --images "$img" \
+    --scratchpad --variant finetuned+scratchpad --output "$o/4_finetuned+scratchpad.txt" "${COMMON[@]}"
+  python -m cobra_lit.benchmark compare "$o"/[1-4]_*.json --output "$o/compare" --n_boot 200
+}
+bench coco "$SHARED/coco/annotations/captions_val2017_images.json" "$SHARED/coco/images/val2017"
+DEMO=$(python -c "import json,sys; print(json.load(open('$RUN/config.json'))['dataset']['dataset_root'])")
+bench demo "$DEMO/captions_test.json" "$DEMO/images"
+# artifacts the report page renders
+mkdir -p nbs/artifacts/demo
+cp "$OUTDIR"/coco/[1-4]_*.json nbs/artifacts/
+cp "$OUTDIR"/coco/compare/compare.{md,csv,png} nbs/artifacts/
+cp "$OUTDIR"/demo/[1-4]_*.json "$OUTDIR"/demo/compare/compare.{md,csv,png} nbs/artifacts/demo/
+cp "$RUN/summary.json" nbs/artifacts/train_demo_summary.json
+python -m cobra_lit.traces nbs/artifacts/[1-4]_*.json --llava-cot "$SHARED/llava_cot/samples.json" \
+  --image-root "$SHARED/coco/images/val2017" --html nbs/artifacts/traces_viewer.html --limit 40
+cat "$OUTDIR"/coco/compare/compare.md
