@@ -4,7 +4,7 @@
 cells fenced); `python scripts/docs.py check` fails when README.md is stale or when nbdev's notebook
 processing (`nbdev_proc_nbs`, the step `nbdev_preview`/`nbdev_docs` run before Quarto) breaks.
 """
-import json, subprocess, sys
+import json, shutil, subprocess, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +26,7 @@ def render_readme():
 def check():
     readme = (ROOT / 'README.md').read_text()
     if readme != render_readme(): sys.exit('README.md is stale: run `python scripts/docs.py readme`')
+    shutil.rmtree(ROOT / '_proc', ignore_errors=True)  # no cache: process every notebook, as a fresh clone does
     subprocess.run(['nbdev_proc_nbs'], cwd=ROOT, check=True)
     nbs = [p for p in (ROOT / 'nbs').glob('*.ipynb') if not p.name.startswith('_')]
     missing = [p.name for p in nbs if not (ROOT / '_proc' / p.name).exists()]
