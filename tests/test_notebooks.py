@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from nbdev.config import get_config
-from nbdev.test import test_nb
+from nbdev import test as nbdev_test  # module import: pytest would collect a bare `test_nb` as a test
 
 cfg = get_config()
 NBS = sorted(p for p in Path(cfg.nbs_path).glob('*.ipynb') if not p.name.startswith('_'))
@@ -18,6 +18,6 @@ NBS = sorted(p for p in Path(cfg.nbs_path).glob('*.ipynb') if not p.name.startsw
 def test_notebook(nb):
     skip = cfg.tst_flags.split()
     force = os.environ.get('COBRA_LIT_TEST_FLAGS', '').split()
-    ok, secs = test_nb(nb, skip_flags=[f for f in skip if f not in force], force_flags=force,
+    ok, secs = nbdev_test.test_nb(nb, skip_flags=[f for f in skip if f not in force], force_flags=force,
                        showerr=True, basepath=cfg.config_path)
     assert ok, f'{nb.name} failed (see the traceback above)'
