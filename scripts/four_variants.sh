@@ -40,5 +40,5 @@ cp "$OUTDIR"/coco/compare/compare.{md,csv,png} nbs/artifacts/
 cp "$OUTDIR"/demo/[1-4]_*.json "$OUTDIR"/demo/compare/compare.{md,csv,png} nbs/artifacts/demo/
 cp "$RUN/summary.json" nbs/artifacts/train_demo_summary.json
 python -m cobra_lit.traces nbs/artifacts/[1-4]_*.json --llava-cot "$SHARED/llava_cot/samples.json" \
-  --image-root "$SHARED/coco/images/val2017" --html nbs/artifacts/traces_viewer.html --limit 40
+  --image-root "$SHARED/coco/images/val2017" --html nbs/artifacts/traces_viewer.html --limit 40 --thumb 128
 cat "$OUTDIR"/coco/compare/compare.md
