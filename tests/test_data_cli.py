@@ -2,6 +2,8 @@
 import json, os, subprocess, sys
 from pathlib import Path
 
+from cobra_lit.data import shared_data_dir
+
 ENV = {**os.environ, 'HF_HUB_OFFLINE': '1', 'TOKENIZERS_PARALLELISM': 'false'}
 
 
@@ -43,7 +45,7 @@ def test_demo_then_validate_shared_samples(tmp_path):
     rep = json.loads((tmp_path/'data'/'reports'/'demo'/'llava_cot_100k.validation.json').read_text())
     assert (rep['n_records'], rep['n_kept'], rep['by_source']) == (24, 24, {'shapes': 24})
     # The real samples in shared/data, with a strict run: the text-only sample is kept and listed.
-    shared = next((p/'shared'/'data' for p in [Path.cwd(), *Path.cwd().parents] if (p/'shared'/'data').is_dir()), None)
+    shared = shared_data_dir()
     if shared is None: return
     r = run('prepare', '--dataset_root', 'data', '--annotations', str(shared/'llava_cot'/'samples.json'),
             '--image_roots', f'[{shared/"llava_cot"}]', '--strict', 'true', cwd=tmp_path)
