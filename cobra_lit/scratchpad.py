@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .data import EOS_ID, PAD_ID, STAGES, format_prompt, parse_stages
-from .generate import (DecodeState, GenerationOutput, decode_step, feed, generate, graphed_decoder,
+from .generate import (_pixel_values, DecodeState, GenerationOutput, decode_step, feed, generate, graphed_decoder,
                                 prefill, step_constants)
 
 # %% ../nbs/30a_scratchpad.ipynb #b916fb24
@@ -121,10 +121,7 @@ def mean_logprob(lp:torch.Tensor) -> float:
 # %% ../nbs/30a_scratchpad.ipynb #10b7e549
 def pixel_values(model, images:Sequence[Image.Image]):
     "Stacked `model.image_transform` of `images`, on the model's device and in its vision backbone's dtype."
-    dt = next(model.vision_backbone.parameters()).dtype  # a bf16 model needs bf16 pixels (timm convs do not cast)
-    pvs = [model.image_transform(im) for im in images]
-    if isinstance(pvs[0], dict): return {k: torch.stack([p[k] for p in pvs]).to(model.device, dt) for k in pvs[0]}
-    return torch.stack(pvs).to(model.device, dt)
+    return _pixel_values(model, images, len(images))[0]
 
 @torch.no_grad()
 def prefill_prompts(model, tokenizer, images:Sequence[Image.Image], prompts:Sequence[str]) -> DecodeState:
