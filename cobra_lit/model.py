@@ -98,14 +98,18 @@ _MAMBA_COMMON = dict(state_size=16, expand=2, conv_kernel=4, vocab_size=50280, r
                      bos_token_id=EOS_ID, eos_token_id=EOS_ID, pad_token_id=PAD_ID, use_mambapy=True)
 LLM_BACKBONES = {
     'mamba-2.8b-zephyr': dict(hub_id='xiuyul/mamba-2.8b-zephyr', hidden_size=2560, num_hidden_layers=64, time_step_rank=160),
-    'mamba-tiny': dict(hub_id=None, hidden_size=64, num_hidden_layers=2, time_step_rank=4),
+    # trained from scratch in CPU minutes: slow-decay SSM init (A = -0.01, dt in [0.1, 1]) instead of S4D-real
+    # (A = -1..-16, dt in [0.001, 0.1]), under which the tiny LM never learned to read the image ~50 tokens back
+    'mamba-tiny': dict(hub_id=None, hidden_size=64, num_hidden_layers=2, time_step_rank=4,
+                       time_step_min=0.1, time_step_max=1.0, ssm_decay_init=0.01),
 }
+_NOT_CONFIG = ('hub_id', 'ssm_decay_init')  # registry keys that are not MambaConfig fields
 
 def mamba_config(llm_backbone_id:str) -> MambaConfig:
     "The transformers `MambaConfig` of a registered LLM id."
     if llm_backbone_id not in LLM_BACKBONES:
         raise KeyError(f'unknown LLM backbone {llm_backbone_id!r}; known: {sorted(LLM_BACKBONES)}')
-    kw = {k: v for k, v in LLM_BACKBONES[llm_backbone_id].items() if k != 'hub_id'}
+    kw = {k: v for k, v in LLM_BACKBONES[llm_backbone_id].items() if k not in _NOT_CONFIG}
     return MambaConfig(**_MAMBA_COMMON, **kw)
 
 class MambaLLMBackbone(nn.Module):
@@ -121,7 +125,11 @@ class MambaLLMBackbone(nn.Module):
             except Exception as e:
                 warnings.warn(f'LLM {hub_id}: pretrained weights unavailable ({type(e).__name__}: {str(e)[:200]}); '
                               'using RANDOM weights')
-        if not self.loaded_pretrained: self.llm = MambaForCausalLM(cfg)
+        if not self.loaded_pretrained:
+            self.llm = MambaForCausalLM(cfg)
+            if (a := LLM_BACKBONES[llm_backbone_id].get('ssm_decay_init')):  # A = -a on every channel and state
+                with torch.no_grad():
+                    for l in self.layers: l.mixer.A_log.fill_(math.log(a))
 
     @property
     def config(self): return self.llm.config
@@ -133,9 +141,14 @@ class MambaLLMBackbone(nn.Module):
     def scan_for(self, dtype):
         "Use the mambapy scan only in fp32: transformers' pscan path mixes fp32 states with bf16 `C` and fails."
         for l in self.layers: l.mixer.use_mambapy = dtype == torch.float32
-    def forward(self, inputs_embeds):
+    def hidden_states(self, inputs_embeds):
+        "The final (normed) hidden states (B, T, D), before the LM head."
         self.scan_for(inputs_embeds.dtype)
-        return self.llm(inputs_embeds=inputs_embeds, use_cache=False).logits
+        return self.llm.backbone(inputs_embeds=inputs_embeds, use_cache=False).last_hidden_state
+    def lm_head(self, hidden):
+        "Float logits of `hidden`, as transformers' `MambaForCausalLM` computes them."
+        return self.llm.lm_head(hidden.to(self.llm.lm_head.weight.dtype)).float()
+    def forward(self, inputs_embeds): return self.lm_head(self.hidden_states(inputs_embeds))
 
 # %% ../nbs/10b_model.ipynb #38774c9a
 STAGE_MODULES = {'align': ('projector',), 'finetune': ('projector', 'llm_backbone'),
@@ -180,15 +193,19 @@ class CobraVLM(nn.Module):
         emb = torch.where(h[:, None, None], emb, torch.cat([text, torch.zeros_like(patches)], 1))
         return emb, torch.where(h[:, None], lab, torch.cat([labels, ign], 1))
 
-    def forward(self, input_ids, pixel_values=None, labels=None, has_image=None, attention_mask=None, **kwargs) -> CobraOutput:
-        "Logits and (with `labels`) the next-token loss; `attention_mask` is unused (causal Mamba, right padding)."
+    def forward(self, input_ids, pixel_values=None, labels=None, has_image=None, attention_mask=None,
+                return_logits:bool=True, **kwargs) -> CobraOutput:
+        """Logits and (with `labels`) the next-token loss; `attention_mask` is unused (causal Mamba, right padding).
+        The loss runs the LM head on the labelled positions only; `return_logits=False` (the trainer) skips the
+        full (B, T, vocab) logits, which dominate a small model's step."""
         emb, lab = self.embed(input_ids, pixel_values, labels, has_image)
-        logits = self.llm_backbone(emb)
+        h = self.llm_backbone.hidden_states(emb)
+        logits = self.llm_backbone.lm_head(h) if return_logits or labels is None else None
         if labels is None: return CobraOutput(logits=logits, labels=lab)
         tgt = lab[:, 1:]
-        n = (tgt != IGNORE_INDEX).sum()
-        loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), tgt.flatten(), ignore_index=IGNORE_INDEX,
-                               reduction='sum') / n.clamp(min=1)
+        keep = tgt != IGNORE_INDEX
+        n = keep.sum()
+        loss = F.cross_entropy(self.llm_backbone.lm_head(h[:, :-1][keep]), tgt[keep], reduction='sum') / n.clamp(min=1)
         return CobraOutput(loss=loss, logits=logits, labels=lab, n_tokens=n)
 
     def trainable_module_keys(self, stage:str) -> list:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/20a_strategy.ipynb #18226094
 from __future__ import annotations
-import contextlib, json, logging, math, os, random, resource
+import contextlib, inspect, json, logging, math, os, random, resource
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -270,11 +270,14 @@ def train_step(model: nn.Module, micro_batches: list[dict], optimizer, scheduler
                            sum(int(b['attention_mask'].sum()) for b in micro_batches)], dtype=torch.float64, device=env.device)
     total = float(_reduce(counts, env)[0].clamp(min=1))
     loss_sum, fsdp = torch.zeros((), dtype=torch.float64, device=env.device), hasattr(model, 'set_requires_gradient_sync')
+    # CobraVLM can skip the full (B, T, vocab) logits: the loss needs the labelled positions only
+    skip_logits = {'return_logits': False} if 'return_logits' in inspect.signature(model.forward).parameters else {}
     for i, b in enumerate(micro_batches):
         if fsdp: model.set_requires_gradient_sync(i == len(micro_batches) - 1)
         b = to_device(b, env.device)
         ctx = torch.autocast(env.device.type, dtype=autocast_dtype) if autocast_dtype else contextlib.nullcontext()
-        with ctx: out = model(input_ids=b['input_ids'], pixel_values=b['pixel_values'], labels=b['labels'], has_image=b['has_image'])
+        with ctx: out = model(input_ids=b['input_ids'], pixel_values=b['pixel_values'], labels=b['labels'],
+                              has_image=b['has_image'], **skip_logits)
         n = getattr(out, 'n_tokens', None)  # CobraVLM's loss is the mean over n_tokens: undo the mean
         s = out.loss * n if n is not None else token_loss_sum(out.logits, b['labels'])
         (s * (env.world_size / total)).backward()

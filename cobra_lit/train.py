@@ -85,7 +85,7 @@ class LlavaCot100kConfig(DatasetConfig):
 
 STAGES = ('align', 'finetune', 'full-finetune')
 # What the no-argument run changes in cobra-tiny's registry defaults so it learns the demo task in a few CPU minutes
-DEMO_RECIPE = dict(finetune_learning_rate=1e-2, finetune_epochs=1, finetune_per_device_batch_size=8,
+DEMO_RECIPE = dict(finetune_learning_rate=3e-3, finetune_epochs=2, finetune_per_device_batch_size=8,
                    finetune_warmup_ratio=0.05)
 
 
@@ -356,7 +356,9 @@ def _train(cfg: TrainConfig, env: DistEnv) -> dict:
     model = build_model(cfg)
     if st is not None: restore_weights(model, ckpt_dir/'checkpoint-latest.pt', st)
     dataset = load_dataset(cfg, model)
-    modules = list(model.trainable_module_keys(cfg.stage))
+    modules = list(model.trainable_module_keys(cfg.stage))  # what the checkpoints hold
+    if 'vision_backbone' not in modules and not all(model.vision_backbone.loaded_pretrained.values()):
+        modules.insert(0, 'vision_backbone')  # random towers (tiny, or offline): no loader could rebuild them
     summary = {'run_id': run_dir.name, 'world_size': env.world_size, 'device': str(env.device), 'stage': cfg.stage,
                'model': cfg.model.model_id, 'dataset': cfg.dataset.dataset_id, 'n_train': len(dataset)}
     demo_eval = cfg.eval_demo and isinstance(cfg.dataset, DemoDatasetConfig)

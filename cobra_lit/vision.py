@@ -29,6 +29,7 @@ class VisionBackboneSpec:
     "Which timm towers a backbone id builds, at which image size."
     towers: dict  # tower key ('dino', 'siglip' or 'featurizer') -> (timm name, kwargs overrides)
     image_size: int
+    released: bool = True  # pretrained weights exist (the tiny test towers have none: always random)
 
 VISION_BACKBONES = {
     'dinov2-vit-l': VisionBackboneSpec({'featurizer': (DINO_L, dict(img_size=224))}, 224),
@@ -36,9 +37,10 @@ VISION_BACKBONES = {
     'siglip-vit-so400m-384px': VisionBackboneSpec({'featurizer': (SIGLIP_384, {})}, 384),
     'dinosiglip-vit-so-224px': VisionBackboneSpec({'dino': (DINO_L, dict(img_size=224)), 'siglip': (SIGLIP_224, {})}, 224),
     'dinosiglip-vit-so-384px': VisionBackboneSpec({'dino': (DINO_L, dict(img_size=384)), 'siglip': (SIGLIP_384, {})}, 384),
-    'dinov2-tiny': VisionBackboneSpec({'featurizer': (DINO_L, _TINY_DINO)}, 56),
-    'siglip-tiny': VisionBackboneSpec({'featurizer': (SIGLIP_384, _TINY_SIGLIP)}, 56),
-    'dinosiglip-tiny': VisionBackboneSpec({'dino': (DINO_L, _TINY_DINO), 'siglip': (SIGLIP_384, _TINY_SIGLIP)}, 56),
+    'dinov2-tiny': VisionBackboneSpec({'featurizer': (DINO_L, _TINY_DINO)}, 56, released=False),
+    'siglip-tiny': VisionBackboneSpec({'featurizer': (SIGLIP_384, _TINY_SIGLIP)}, 56, released=False),
+    'dinosiglip-tiny': VisionBackboneSpec({'dino': (DINO_L, _TINY_DINO), 'siglip': (SIGLIP_384, _TINY_SIGLIP)}, 56,
+                                          released=False),
 }
 
 # %% ../nbs/10a_vision.ipynb #f6a42900
@@ -78,7 +80,7 @@ class VisionBackbone(nn.Module):
         self.loaded_pretrained = {}
         norms = {}
         for k, (name, ov) in spec.towers.items():
-            tower, ok = _create_tower(name, ov, pretrained)
+            tower, ok = _create_tower(name, ov, pretrained and spec.released)
             self.loaded_pretrained[k] = ok
             setattr(self, self._attr(k), tower)
             cfg = timm.data.resolve_model_data_config(tower)
