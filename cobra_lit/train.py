@@ -85,7 +85,7 @@ class LlavaCot100kConfig(DatasetConfig):
 
 STAGES = ('align', 'finetune', 'full-finetune')
 # What the no-argument run changes in cobra-tiny's registry defaults so it learns the demo task in a few CPU minutes
-DEMO_RECIPE = dict(finetune_learning_rate=3e-3, finetune_epochs=2, finetune_per_device_batch_size=8,
+DEMO_RECIPE = dict(finetune_learning_rate=3e-3, finetune_epochs=3, finetune_per_device_batch_size=8,
                    finetune_warmup_ratio=0.05)
 
 
@@ -261,8 +261,10 @@ def demo_accuracy(model: nn.Module, dataset_cfg: DemoDatasetConfig, max_new_toke
     kinds = {}
     for r in every: kinds.setdefault(r['kind'], set()).add(r['answer'])  # answer space per kind, from the whole split
     correct = [p == r['answer'] for p, r in zip(preds, recs)]
+    by_kind = {k: [c for c, r in zip(correct, recs) if r['kind'] == k] for k in sorted(kinds)}
     return {'accuracy': sum(correct) / max(len(recs), 1), 'n': len(recs),
             'chance': sum(1 / len(kinds[r['kind']]) for r in recs) / max(len(recs), 1),
+            'by_kind': {k: {'accuracy': sum(c) / len(c), 'chance': 1 / len(kinds[k]), 'n': len(c)} for k, c in by_kind.items() if c},
             'samples': [{'id': r['id'], 'answer': r['answer'], 'pred': p, 'text': t} for r, p, t in zip(recs, preds, texts)]}
 
 # %% ../nbs/20b_train.ipynb #2fb5c61a
@@ -425,9 +427,11 @@ def _train(cfg: TrainConfig, env: DistEnv) -> dict:
         fresh = build_model(dataclasses.replace(cfg, lora=LoraConfig()))
         load_cobra_checkpoint(fresh, ckpt_dir/'checkpoint-latest.pt')
         ev = demo_accuracy(fresh.to(env.device), cfg.dataset, cfg.eval_max_new_tokens, cfg.eval_limit)
-        summary.update(accuracy_after=ev['accuracy'], chance=ev['chance'], n_test=ev['n'], eval_samples=ev['samples'][:8])
+        summary.update(accuracy_after=ev['accuracy'], chance=ev['chance'], n_test=ev['n'],
+                       accuracy_by_kind={k: round(v['accuracy'], 3) for k, v in ev['by_kind'].items()},
+                       chance_by_kind={k: round(v['chance'], 3) for k, v in ev['by_kind'].items()}, eval_samples=ev['samples'][:8])
         log.info(f"held-out accuracy after training: {ev['accuracy']:.3f} (before {summary.get('accuracy_before')}, "
-                 f"chance {ev['chance']:.3f}, n={ev['n']})")
+                 f"chance {ev['chance']:.3f}, n={ev['n']}); by kind {summary['accuracy_by_kind']}")
     if env.is_main: atomic_write_text(run_dir/'summary.json', json.dumps(summary, indent=2))
     return summary
 
