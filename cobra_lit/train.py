@@ -17,6 +17,7 @@ import torch.nn as nn
 
 from .data import LlavaCotDataset, load_llava_cot, load_tokenizer, make_demo_dataset
 from .model import ModelConfig, build_vlm, load_cobra_checkpoint
+from .vision import VISION_BACKBONES
 from .strategy import (DistEnv, LoraConfig, NonFiniteLossError, apply_fsdp, apply_lora, atomic_torch_save,
                                 atomic_write_text, cobra_model_block, full_state_dict, gather_rng_states, get_logger,
                                 grad_accumulation, init_distributed, load_optimizer_state, make_loader, make_scheduler,
@@ -359,8 +360,12 @@ def _train(cfg: TrainConfig, env: DistEnv) -> dict:
     if st is not None: restore_weights(model, ckpt_dir/'checkpoint-latest.pt', st)
     dataset = load_dataset(cfg, model)
     modules = list(model.trainable_module_keys(cfg.stage))  # what the checkpoints hold
-    if 'vision_backbone' not in modules and not all(model.vision_backbone.loaded_pretrained.values()):
+    random_vision = not all(model.vision_backbone.loaded_pretrained.values())
+    if random_vision and 'vision_backbone' not in modules:
         modules.insert(0, 'vision_backbone')  # random towers (tiny, or offline): no loader could rebuild them
+    if random_vision and env.is_main and VISION_BACKBONES[cfg.model.vision_backbone_id].released:
+        log.warning(f'{cfg.model.vision_backbone_id}: training with RANDOM vision towers (released ones: '
+                    '--pretrained_backbones true); every checkpoint carries them')
     summary = {'run_id': run_dir.name, 'world_size': env.world_size, 'device': str(env.device), 'stage': cfg.stage,
                'model': cfg.model.model_id, 'dataset': cfg.dataset.dataset_id, 'n_train': len(dataset)}
     demo_eval = cfg.eval_demo and isinstance(cfg.dataset, DemoDatasetConfig)
