@@ -60,7 +60,7 @@ def _prefill_group(model, ids, pv):
     cache, n = _cache_of(out), len(llm.backbone.layers)
     conv = torch.stack([cache.layers[i].conv_states[0] for i in range(n)])
     ssm = torch.stack([cache.layers[i].recurrent_states[0] for i in range(n)]).float()
-    logits = llm.lm_head(out.last_hidden_state[:, -1].to(llm.lm_head.weight.dtype)).float()
+    logits = model.llm_backbone.lm_head(out.last_hidden_state[:, -1])
     return DecodeState(conv, ssm, logits, torch.full((ids.shape[0],), emb.shape[1], device=ids.device))
 
 def _rows(input_ids):
@@ -124,7 +124,7 @@ def decode_step(model:CobraVLM, token_ids:torch.Tensor, conv:torch.Tensor, ssm:t
             res = h.float() if blk.residual_in_fp32 else h
             h = res + _mixer_step(blk.mixer, blk.norm(h.to(blk.norm.weight.dtype)), conv[i], ssm[i], *consts[i])
         h = bb.norm_f(h)
-    return llm.lm_head(h.to(llm.lm_head.weight.dtype)).float()
+    return model.llm_backbone.lm_head(h)
 
 @torch.no_grad()
 def feed(model:CobraVLM, state:DecodeState, token_ids) -> DecodeState:

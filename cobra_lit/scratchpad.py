@@ -163,8 +163,6 @@ def _chunk_forward(model, state:DecodeState, ids:torch.Tensor) -> tuple:
         h = res + _mixer_chunk(blk.mixer, blk.norm(h.to(blk.norm.weight.dtype)), conv[i], ssm[i])
     return llm.backbone.norm_f(h), conv, ssm
 
-def _lm_head(model, h): return model.llm_backbone.llm.lm_head(h.to(model.llm_backbone.llm.lm_head.weight.dtype)).float()
-
 @torch.no_grad()
 def feed_chunk(model, state:DecodeState, token_ids) -> DecodeState:
     "`feed`'s result with each layer's matmuls run once per chunk (rows grouped by length); `state` is unchanged."
@@ -176,7 +174,7 @@ def feed_chunk(model, state:DecodeState, token_ids) -> DecodeState:
         if n == 0: continue
         s = out.select(idx)
         h, conv, ssm = _chunk_forward(model, s, torch.stack([rows[i] for i in idx]))
-        out = _put(out, idx, DecodeState(conv, ssm, _lm_head(model, h[:, -1]), s.n_tokens + n))
+        out = _put(out, idx, DecodeState(conv, ssm, model.llm_backbone.lm_head(h[:, -1]), s.n_tokens + n))
     return out
 
 @torch.no_grad()
@@ -189,7 +187,7 @@ def token_logprobs_chunk(model, state:DecodeState, token_ids, n_vocab:Optional[i
     ids = torch.full((len(rows), T), PAD_ID, dtype=torch.long, device=dev)  # (B, T)
     for i, r in enumerate(rows): ids[i, :len(r)] = r.to(dev)
     logits = state.logits[:, None]  # (B, 1, V): predicts token 0
-    if T > 1: logits = torch.cat([logits, _lm_head(model, _chunk_forward(model, state, ids[:, :-1])[0])], 1)  # (B, T, V)
+    if T > 1: logits = torch.cat([logits, model.llm_backbone.lm_head(_chunk_forward(model, state, ids[:, :-1])[0])], 1)  # (B, T, V)
     lp = (logits[..., :n_vocab] if n_vocab else logits).log_softmax(-1).gather(-1, ids[..., None])[..., 0]
     return [lp[i, :len(r)].cpu() for i, r in enumerate(rows)]
 
