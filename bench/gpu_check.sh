@@ -9,7 +9,7 @@
 # other .whl/ wheels install and a PyTorch-path smoke/bench runs on the GPU;
 # 4. tests/test_model_gpu.py (mamba_ssm MambaLMHeadModel parity, feed == prefill, CUDA graph == eager);
 # 5. bench/decode.py on the cobra-3b shape (random weights, bf16, batch 1, 768-token prompt, 256 new tokens);
-# 6. the notebooks 10a/10b/10c with their `#| gpu` cells (COBRA_LIT_TEST_FLAGS=gpu).
+# 6. the notebooks 10_model/10a/10b with their `#| gpu` cells (COBRA_LIT_TEST_FLAGS=gpu).
 # No `set -e`: every part runs even if an earlier one fails; a summary ends $OUT/gpu_check.log.
 set -x
 cd "$(dirname "$0")/.."
@@ -88,7 +88,7 @@ if ! python -c "import nbdev, pytest, fastcore" 2>/dev/null; then SUMMARY+=("not
 elif ! python -c "from cobra_lit.data import shared_data_dir; assert shared_data_dir()" 2>/dev/null; then
   SUMMARY+=("notebooks_gpu: skipped (no ../shared/data beside the repo)")
 elif [ "$(left)" -lt 60 ]; then SUMMARY+=("notebooks_gpu: skipped (budget spent)")
-else run notebooks_gpu "$(cap 300)" env COBRA_LIT_TEST_FLAGS=gpu python -m pytest -q -x tests/test_notebooks.py -k "10a or 10b or 10c or 30c"; fi
+else run notebooks_gpu "$(cap 300)" env COBRA_LIT_TEST_FLAGS=gpu python -m pytest -q -x tests/test_notebooks.py -k "10_model or 10a or 10b or 30_eval"; fi
 
 set +x
 echo "================ cobra_lit gpu_check summary ($(( $(date +%s) - T0 ))s total) ================"

@@ -112,7 +112,7 @@ def test_sigkill_then_resume_matches_uninterrupted(work):
     ck = killed/'checkpoints'
     assert (ck/'checkpoint-000002.pt').is_file() and not (ck/'checkpoint-000005.pt').exists()
     assert torch.load(ck/'checkpoint-latest.pt', weights_only=True)['train_state']['step'] in (2, 4)
-    # (refusals of a changed config / a missing --resume are tested in nbs/20b_train.ipynb)
+    # (refusals of a changed config / a missing --resume are tested in nbs/20_train.ipynb)
     run(TRAIN + args(work, 'killed', *steps, '--resume', 'true'), work)
     whole = work/'runs'/'whole'
     rw, rk = log_rows(whole), log_rows(killed)
