@@ -161,6 +161,7 @@ class CobraOutput(ModelOutput):
     logits: Optional[torch.Tensor] = None     # (B, P + L, V) with patches, (B, L, V) without
     labels: Optional[torch.Tensor] = None     # labels aligned with logits (-100 on patches)
     n_tokens: Optional[torch.Tensor] = None   # number of label tokens the loss averages over
+    token_logps: Optional[torch.Tensor] = None  # (B, L) log-prob of each labelled text token (0 elsewhere)
 
 class CobraVLM(nn.Module):
     "Vision backbone -> projector -> Mamba LLM, image patches prepended before the text."
@@ -194,10 +195,12 @@ class CobraVLM(nn.Module):
         return emb, torch.where(h[:, None], lab, torch.cat([labels, ign], 1))
 
     def forward(self, input_ids, pixel_values=None, labels=None, has_image=None, attention_mask=None,
-                return_logits:bool=True, **kwargs) -> CobraOutput:
+                return_logits:bool=True, return_token_logps:bool=False, temperature:float=1.0,
+                **kwargs) -> CobraOutput:
         """Logits and (with `labels`) the next-token loss; `attention_mask` is unused (causal Mamba, right padding).
         The loss runs the LM head on the labelled positions only; `return_logits=False` (the trainer) skips the
-        full (B, T, vocab) logits, which dominate a small model's step."""
+        full (B, T, vocab) logits, which dominate a small model's step. `return_token_logps` adds each labelled
+        token's log-prob under softmax(logits / `temperature`) (what a policy-gradient loss needs)."""
         emb, lab = self.embed(input_ids, pixel_values, labels, has_image)
         h = self.llm_backbone.hidden_states(emb)
         logits = self.llm_backbone.lm_head(h) if return_logits or labels is None else None
@@ -205,8 +208,21 @@ class CobraVLM(nn.Module):
         tgt = lab[:, 1:]
         keep = tgt != IGNORE_INDEX
         n = keep.sum()
-        loss = F.cross_entropy(self.llm_backbone.lm_head(h[:, :-1][keep]), tgt[keep], reduction='sum') / n.clamp(min=1)
-        return CobraOutput(loss=loss, logits=logits, labels=lab, n_tokens=n)
+        head = self.llm_backbone.lm_head(h[:, :-1][keep])  # (K, V): labelled positions only
+        loss = F.cross_entropy(head, tgt[keep], reduction='sum') / n.clamp(min=1)
+        lps = self._text_logps(head, tgt, keep, labels.shape[1], has_image, temperature) if return_token_logps else None
+        return CobraOutput(loss=loss, logits=logits, labels=lab, n_tokens=n, token_logps=lps)
+
+    @staticmethod
+    def _text_logps(head, tgt, keep, L, has_image, temperature):
+        "Log-probs of the kept targets, placed back on the text positions (B, L) of `labels`."
+        lp = torch.log_softmax(head.float() / temperature, -1).gather(-1, tgt[keep][:, None])[:, 0]
+        full = torch.zeros((tgt.shape[0], tgt.shape[1] + 1), dtype=lp.dtype, device=lp.device)
+        full[:, 1:][keep] = lp  # (B, T) aligned with the embedded sequence
+        P = full.shape[1] - L  # patches before the text of image rows; text-only rows start at 0
+        img = torch.ones(len(full), dtype=torch.bool) if has_image is None else has_image.bool().cpu()
+        idx = (img.long() * P).to(lp.device)[:, None] + torch.arange(L, device=lp.device)
+        return full.gather(1, idx)
 
     def trainable_module_keys(self, stage:str) -> list:
         "Names of the modules trained in `stage` (align / finetune / full-finetune)."
