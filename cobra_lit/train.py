@@ -4,7 +4,7 @@
 
 # %% ../nbs/20_train.ipynb #0900faf9
 from __future__ import annotations
-import dataclasses, json, math, os, random, sys, time
+import dataclasses, json, math, os, random, shutil, signal, sys, time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
+from fastcore.basics import patch
 
 from .data import LlavaCotDataset, load_llava_cot, load_tokenizer, make_demo_dataset
 from .model import ModelConfig, build_vlm, load_cobra_checkpoint
@@ -22,14 +23,15 @@ from .strategy import (DistEnv, LoraConfig, NonFiniteLossError, apply_fsdp, appl
                                 atomic_write_text, cobra_model_block, full_state_dict, gather_rng_states, get_logger,
                                 grad_accumulation, init_distributed, load_optimizer_state, make_loader, make_scheduler,
                                 merge_lora_state_dict, optimizer_state, param_groups, peak_memory_mb, set_rng_state,
-                                train_step)
+                                train_step as optimizer_step)
 
 # %% auto #0
 __all__ = ['STAGES', 'DEMO_RECIPE', 'HPARAMS', 'log', 'FINGERPRINT_KEYS', 'DatasetConfig', 'DemoDatasetConfig',
            'LlavaCot100kConfig', 'demo_model_config', 'TrainConfig', 'parse_train_config', 'stage_hparams',
            'JsonlTracker', 'WandbTracker', 'make_trackers', 'config_dict', 'default_run_id', 'fingerprint',
-           'fingerprint_mismatch', 'restore_weights', 'demo_accuracy', 'save_checkpoint', 'read_resume_state',
-           'build_model', 'load_dataset', 'train', 'main']
+           'fingerprint_mismatch', 'restore_weights', 'demo_accuracy', 'save_checkpoint', 'barrier',
+           'read_resume_state', 'truncate_log', 'build_model', 'checkpoint_modules', 'kill_hook', 'load_dataset',
+           'Trainer', 'train', 'main']
 
 # %% ../nbs/20_train.ipynb #a4cc6b34
 @dataclass
@@ -109,6 +111,7 @@ class TrainConfig:
     seed: int = 7
     resume: bool = False  # continue runs/<run_id> from checkpoint-latest.pt
     save_interval: int = 0  # also save every N optimizer steps (0: only at the end of each epoch)
+    keep_last: int = 0  # step files (checkpoint-<step>.pt, weights only) to keep, newest first; 0 keeps all
     trackers: tuple[str, ...] = ('jsonl',)  # jsonl and/or wandb (`--trackers jsonl wandb`)
     wandb_project: str = 'cobra_lit'
     wandb_entity: Optional[str] = None
@@ -268,44 +271,59 @@ def demo_accuracy(model: nn.Module, dataset_cfg: DemoDatasetConfig, max_new_toke
             'by_kind': {k: {'accuracy': sum(c) / len(c), 'chance': 1 / len(kinds[k]), 'n': len(c)} for k, c in by_kind.items() if c},
             'samples': [{'id': r['id'], 'answer': r['answer'], 'pred': p, 'text': t} for r, p, t in zip(recs, preds, texts)]}
 
-# %% ../nbs/20_train.ipynb #2fb5c61a
+# %% ../nbs/20_train.ipynb #77a34359
+def _link_or_copy(src: Path, dst: Path):
+    "Make `dst` the same file as `src` (hard link, or a copy where links are not allowed), atomically."
+    tmp = dst.with_name(f'.{dst.name}.tmp{os.getpid()}')
+    try: os.link(src, tmp)
+    except OSError: shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
 def save_checkpoint(model, optimizer, scheduler, env: DistEnv, cfg: TrainConfig, ckpt_dir: Path, step: int, epoch: int,
-                    loss: float, fp: dict, modules: list[str]) -> Optional[Path]:
-    "Write checkpoint-latest.pt atomically, then hard-link it as checkpoint-<step>.pt (collective under FSDP)."
+                    loss: float, fp: dict, modules: list[str], extra_state: Optional[dict] = None) -> Optional[Path]:
+    """Write `checkpoint-latest.pt` (weights + everything a resume needs) and `checkpoint-<step>.pt` (weights only),
+    keeping the newest `cfg.keep_last` step files; collective under FSDP."""
     sd = full_state_dict(model, env)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     osd, rngs = optimizer_state(model, optimizer, env), gather_rng_states(env)
-    path = None
-    if env.is_main:
-        weights = merge_lora_state_dict(sd, cfg.lora) if cfg.lora.enabled else sd
-        state = {'step': step, 'epoch': epoch, 'loss': loss, 'world_size': env.world_size,
-                 'fingerprint': json.dumps(fp, sort_keys=True), 'optimizer': osd, 'scheduler': scheduler.state_dict(),
-                 'rng': rngs, 'modules': list(modules)}
-        if cfg.lora.enabled: state['trainable'] = {k: v for k, v in sd.items() if k in trainable}
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        latest, path = ckpt_dir/'checkpoint-latest.pt', ckpt_dir/f'checkpoint-{step:06d}.pt'
-        atomic_torch_save({'model': cobra_model_block(weights, modules), 'train_state': state}, latest)
-        for alias in (path, ckpt_dir/'latest-checkpoint.pt'):  # the step's file, and Cobra's name for a run folder
-            tmp = alias.with_name(f'.{alias.name}.tmp{os.getpid()}')
-            try: os.link(latest, tmp)
-            except OSError: import shutil; shutil.copyfile(latest, tmp)
-            os.replace(tmp, alias)
-    if env.distributed: dist.barrier()
+    if not env.is_main:
+        barrier(env); return None
+    block = cobra_model_block(merge_lora_state_dict(sd, cfg.lora) if cfg.lora.enabled else sd, modules)
+    info = {'step': step, 'epoch': epoch, 'loss': loss, 'world_size': env.world_size, 'modules': list(modules),
+            'fingerprint': json.dumps(fp, sort_keys=True)}
+    resume = {'optimizer': osd, 'scheduler': scheduler.state_dict(), 'rng': rngs, **(extra_state or {})}
+    if cfg.lora.enabled: resume['trainable'] = {k: v for k, v in sd.items() if k in trainable}
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    latest, path = ckpt_dir/'checkpoint-latest.pt', ckpt_dir/f'checkpoint-{step:06d}.pt'
+    # the optimizer state (2x the trained weights in fp32) lives only in the latest file: only a resume reads it
+    atomic_torch_save({'model': block, 'train_state': info}, path)
+    atomic_torch_save({'model': block, 'train_state': {**info, **resume}}, latest)
+    _link_or_copy(latest, ckpt_dir/'latest-checkpoint.pt')  # Cobra's name for a run folder's weights
+    steps = sorted(ckpt_dir.glob('checkpoint-[0-9]*.pt'))
+    for old in steps[:-cfg.keep_last] if cfg.keep_last > 0 else []: old.unlink()
+    barrier(env)
     return path
 
 
+def barrier(env: DistEnv):
+    "Wait for every rank (a no-op in one process)."
+    if env.distributed: dist.barrier()
+
+# %% ../nbs/20_train.ipynb #53689b1d
 def read_resume_state(path: Path, fp: dict) -> dict:
     "Load a trainer checkpoint's `train_state`, refusing one from another config, model or world size."
     if not Path(path).is_file(): raise FileNotFoundError(f'--resume true but there is no checkpoint to resume: {path}')
     ck = torch.load(path, map_location='cpu', weights_only=True, mmap=True)
     st = ck.get('train_state')
-    if st is None: raise ValueError(f'{path} holds no train_state (a Cobra weights file?): pass it as --pretrained_checkpoint instead')
+    if st is None or 'optimizer' not in st:
+        raise ValueError(f'{path} holds no resume state (a Cobra weights file?): pass it as --pretrained_checkpoint')
     bad = fingerprint_mismatch(json.loads(st['fingerprint']), fp)
     if bad: raise ValueError(f'refusing to resume from {path}: it was written by a different run setup: ' + '; '.join(bad))
     return st
 
 
-def _truncate_log(path: Path, step: int):
+def truncate_log(path: Path, step: int):
     "Drop log lines written after `step` (they came after the checkpoint a resume starts from)."
     if not path.is_file(): return
     keep = [l for l in path.read_text().splitlines() if l.strip() and json.loads(l)['step'] <= step]
@@ -322,123 +340,234 @@ def build_model(cfg: TrainConfig) -> nn.Module:
     return model
 
 
+def checkpoint_modules(model: nn.Module, cfg: TrainConfig, warn: bool = True) -> list[str]:
+    "The modules a checkpoint holds: the stage's trained ones, plus random vision towers (no loader could rebuild them)."
+    modules = list(model.trainable_module_keys(cfg.stage))
+    random_vision = not all(model.vision_backbone.loaded_pretrained.values())
+    if random_vision and 'vision_backbone' not in modules: modules.insert(0, 'vision_backbone')
+    if random_vision and warn and VISION_BACKBONES[cfg.model.vision_backbone_id].released:
+        log.warning(f'{cfg.model.vision_backbone_id}: training with RANDOM vision towers (released ones: '
+                    '--pretrained_backbones true); every checkpoint carries them')
+    return modules
+
+
+def kill_hook(step: int):
+    """Fault injection for tests: `COBRA_LIT_KILL_AT_STEP=N` makes the process SIGKILL itself after step N's
+    update, before its checkpoint (the work a preempted job loses)."""
+    if os.environ.get('COBRA_LIT_KILL_AT_STEP') == str(step): os.kill(os.getpid(), signal.SIGKILL)
+
+# %% ../nbs/20_train.ipynb #f5190fab
 def load_dataset(cfg: TrainConfig, model) -> LlavaCotDataset:
     "The training dataset of `cfg.dataset`, with the model's image transform and Cobra's max length."
     ann, images = cfg.dataset.prepare()
     return LlavaCotDataset(load_llava_cot(ann), images, load_tokenizer(), model.image_transform,
                            max_length=cfg.model.llm_max_length)
 
+# %% ../nbs/20_train.ipynb #81cd5f17
+class Trainer:
+    """One run of `cfg` on this process, in the shape of torchtitan's trainer: `build`, `resume`, `train_step`,
+    `save`, `evaluate`, `close`, and `fit`, the loop over them. A subclass changes what a step does (GRPO)."""
+    def __init__(self, cfg: TrainConfig, env: Optional[DistEnv] = None):
+        self.cfg = cfg.validate()
+        self.env = env or init_distributed(cfg.device)
+        self.run_dir = Path(cfg.run_root_dir)/(cfg.run_id or default_run_id(cfg))
+        self.ckpt_dir, self.log_path = self.run_dir/'checkpoints', self.run_dir/'logs'/'train.jsonl'
+        self.latest = self.ckpt_dir/'checkpoint-latest.pt'
+        self.hp = self.hparams()
+        self.accum = grad_accumulation(self.hp['global_batch_size'], self.hp['per_device_batch_size'],
+                                       self.env.world_size)
+        self.fp = fingerprint(cfg, self.env.world_size)
+        self.step, self.epoch, self.row, self.trackers, self.resume_state = 0, 0, {}, [], None
+        self.summary = {'run_id': self.run_dir.name, 'world_size': self.env.world_size, 'device': str(self.env.device),
+                        'stage': cfg.stage, 'model': cfg.model.model_id, 'dataset': cfg.dataset.dataset_id}
+        self.t_start = time.time()
+
+    def hparams(self) -> dict:
+        "This run's optimisation settings (the stage's `align_*` / `finetune_*` fields)."
+        return stage_hparams(self.cfg.model, self.cfg.stage)
+
+    def run_config(self) -> dict:
+        "What config.json records: the resolved config, world size, hyperparameters."
+        return {**config_dict(self.cfg), 'world_size': self.env.world_size, 'hparams': self.hp,
+                'grad_accumulation': self.accum}
+
+# %% ../nbs/20_train.ipynb #3f07a5c9
+@patch
+def open_run(self: Trainer):
+    "Read the resume state (or refuse to overwrite a run), then write config.json and trim the log on rank 0."
+    cfg, env = self.cfg, self.env
+    self.resume_state = read_resume_state(self.latest, self.fp) if cfg.resume else None
+    if self.resume_state is None and any(self.ckpt_dir.glob('checkpoint-*.pt')):
+        raise FileExistsError(f'{self.run_dir} already holds checkpoints: pass --resume true to continue it, '
+                              'or another --run_id')
+    if env.is_main:
+        if isinstance(cfg.dataset, DemoDatasetConfig): cfg.dataset.prepare()  # once, before other ranks read it
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.run_dir/'config.json', json.dumps(self.run_config(), indent=2))
+        atomic_write_text(self.run_dir/'config.yaml', draccus.dump(cfg))
+        truncate_log(self.log_path, self.resume_state['step'] if self.resume_state else 0)
+    barrier(env)
+    return self
+
+# %% ../nbs/20_train.ipynb #0145398c
+@patch
+def shard(self: Trainer):
+    "Move to the device; activation checkpointing and FSDP2 per block, then the root; bf16 on GPU."
+    env, cfg = self.env, self.cfg
+    mixed = env.device.type == 'cuda' and cfg.model.enable_mixed_precision_training
+    if not env.distributed: self.model.to(env.device)
+    apply_fsdp(self.model, env, mixed_precision=mixed, activation_checkpointing=cfg.model.enable_gradient_checkpointing,
+               reshard_after_forward=self.hp['train_strategy'] != 'fsdp-shard-grad-op')
+    self.autocast = torch.bfloat16 if mixed and not env.distributed else None  # FSDP2 casts by its own policy
+    return self
+
+# %% ../nbs/20_train.ipynb #765bea55
+@patch
+def resume(self: Trainer):
+    "Restore optimizer, schedule, step and this rank's RNG from the resume state; seed a fresh run."
+    st, env = self.resume_state, self.env
+    if st is None:
+        torch.manual_seed(self.cfg.seed + env.rank); return self
+    load_optimizer_state(self.model, self.optimizer, st['optimizer'], env)
+    self.scheduler.load_state_dict(st['scheduler'])
+    self.step, self.epoch = st['step'], st['epoch']
+    set_rng_state(st['rng'][env.rank])
+    log.info(f'resumed {self.run_dir} at step {self.step}')
+    return self
+
+# %% ../nbs/20_train.ipynb #efcd14d5
+@patch
+def evaluate(self: Trainer, when: str = 'after') -> Optional[dict]:
+    """Held-out demo accuracy (rank 0, demo data only). 'before' scores the model as built; 'after' reads the saved
+    checkpoint into a fresh model, which also checks that the Cobra loader reads what the trainer wrote."""
+    cfg = self.cfg
+    if not (cfg.eval_demo and isinstance(cfg.dataset, DemoDatasetConfig) and self.env.is_main): return None
+    model = self.model
+    if when == 'after':
+        model = build_model(dataclasses.replace(cfg, lora=LoraConfig(), pretrained_checkpoint=None))
+        load_cobra_checkpoint(model, self.latest)
+    ev = demo_accuracy(model.to(self.env.device), cfg.dataset, cfg.eval_max_new_tokens, cfg.eval_limit)
+    self.summary[f'accuracy_{when}'] = ev['accuracy']
+    if when == 'before': atomic_write_text(self.run_dir/'eval_before.json', json.dumps({'accuracy': ev['accuracy']}))
+    if when == 'after':
+        self.summary.update(chance=ev['chance'], n_test=ev['n'], eval_samples=ev['samples'][:8],
+                            accuracy_by_kind={k: round(v['accuracy'], 3) for k, v in ev['by_kind'].items()},
+                            chance_by_kind={k: round(v['chance'], 3) for k, v in ev['by_kind'].items()})
+    log.info(f"held-out accuracy {when} training: {ev['accuracy']:.3f} (chance {ev['chance']:.3f}, n={ev['n']})")
+    return ev
+
+# %% ../nbs/20_train.ipynb #ba2e50a9
+@patch
+def build(self: Trainer):
+    "Open the run; build the model (restored on resume), data, sharding, optimizer, schedule and trackers."
+    cfg, env, hp = self.cfg, self.env, self.hp
+    self.open_run()
+    self.model = build_model(cfg)
+    if self.resume_state is not None: restore_weights(self.model, self.latest, self.resume_state)
+    self.dataset = load_dataset(cfg, self.model)
+    self.modules = checkpoint_modules(self.model, cfg, warn=env.is_main)
+    self.summary['n_train'] = len(self.dataset)
+    if self.resume_state is None: self.evaluate('before')
+    self.shard()
+    self.optimizer = torch.optim.AdamW(param_groups(self.model, hp['weight_decay']), lr=hp['learning_rate'])
+    self.steps_per_epoch = len(self.dataset) // hp['global_batch_size']
+    if self.steps_per_epoch == 0:
+        raise ValueError(f"{len(self.dataset)} samples cannot fill one global batch of {hp['global_batch_size']}")
+    self.total_steps = hp['max_steps'] or self.steps_per_epoch * hp['epochs']
+    self.scheduler = make_scheduler(self.optimizer, hp['lr_scheduler_type'], self.total_steps, hp['warmup_ratio'])
+    self.resume()
+    self.trackers = make_trackers(cfg, self.run_dir, config_dict(cfg)) if env.is_main else []
+    return self
+
+# %% ../nbs/20_train.ipynb #1fb0dfc7
+@patch
+def train_step(self: Trainer, micro_batches: list[dict]) -> dict:
+    "One optimizer step on this rank's micro-batches; the step's row goes to the trackers and is returned."
+    t0 = time.perf_counter()
+    m = optimizer_step(self.model, micro_batches, self.optimizer, self.scheduler, self.env, self.hp['max_grad_norm'],
+                       self.autocast)
+    self.step += 1; dt = time.perf_counter() - t0
+    return self.log_row({'step': self.step, 'epoch': self.epoch, 'loss': m['loss'], 'lr': m['lr'],
+                         'grad_norm': m['grad_norm'], 'tokens_per_s': m['tokens'] / dt, 'step_time_s': dt,
+                         'peak_mem_mb': peak_memory_mb(self.env.device)})
+
+
+@patch
+def log_row(self: Trainer, row: dict) -> dict:
+    "Send one step's metrics to every tracker (rank 0 holds them)."
+    self.row = row
+    for t in self.trackers: t.log(row)
+    return row
+
+# %% ../nbs/20_train.ipynb #7777d3c1
+@patch
+def save(self: Trainer, extra_state: Optional[dict] = None) -> Optional[Path]:
+    "Checkpoint the current step (collective under FSDP); `extra_state` joins what a resume reads."
+    return save_checkpoint(self.model, self.optimizer, self.scheduler, self.env, self.cfg, self.ckpt_dir, self.step,
+                           self.epoch, self.row.get('loss'), self.fp, self.modules, extra_state)
+
+
+@patch
+def should_save(self: Trainer) -> bool:
+    "Save at the last step, at each epoch's end and every `save_interval` steps."
+    si = self.cfg.save_interval
+    return self.step == self.total_steps or self.step % self.steps_per_epoch == 0 or bool(si and self.step % si == 0)
+
+# %% ../nbs/20_train.ipynb #7ec19207
+@patch
+def fit(self: Trainer) -> dict:
+    "Train to the last step (resuming mid-epoch exactly), then evaluate and write summary.json."
+    from tqdm.auto import tqdm
+    hp, env = self.hp, self.env
+    log.info(f'{self.run_dir.name}: {len(self.dataset)} samples, {self.total_steps} steps, global batch '
+             f"{hp['global_batch_size']} = {hp['per_device_batch_size']} x {env.world_size} device(s) x "
+             f'{self.accum} accumulation, on {env.device}')
+    bar = tqdm(total=self.total_steps, initial=self.step, disable=not env.is_main, desc='train', dynamic_ncols=True)
+    self.model.train()
+    try:
+        for self.epoch in range(self.step // self.steps_per_epoch, math.ceil(self.total_steps / self.steps_per_epoch)):
+            loader = make_loader(self.dataset, env, hp['per_device_batch_size'], self.accum, self.cfg.seed, self.epoch,
+                                 self.step - self.epoch * self.steps_per_epoch, self.cfg.num_workers,
+                                 self.cfg.dataset.group_by_length)
+            batches = iter(loader)
+            while self.step < min(self.total_steps, (self.epoch + 1) * self.steps_per_epoch):
+                row = self.train_step([next(batches) for _ in range(self.accum)])
+                bar.update(1); bar.set_postfix(loss=f"{row['loss']:.4f}", tok_s=f"{row['tokens_per_s']:.0f}")
+                kill_hook(self.step)
+                if self.should_save(): self.save()
+            del batches, loader
+    except NonFiniteLossError as e:
+        last = self.latest if self.latest.exists() else 'none (no checkpoint was written yet)'
+        raise NonFiniteLossError(f'{e} at step {self.step + 1}: stopping; the last good checkpoint is {last}') from None
+    finally: bar.close()
+    return self.finish()
+
+
+@patch
+def finish(self: Trainer) -> dict:
+    "Evaluate the saved model and write summary.json (rank 0)."
+    self.summary.update(steps=self.step, final_loss=self.row.get('loss'), train_time_s=time.time() - self.t_start)
+    barrier(self.env)
+    before = self.run_dir/'eval_before.json'  # written by the run's first process (a resume does not rescore)
+    if 'accuracy_before' not in self.summary and before.is_file():
+        self.summary['accuracy_before'] = json.loads(before.read_text())['accuracy']
+    self.evaluate('after')
+    if self.env.is_main: atomic_write_text(self.run_dir/'summary.json', json.dumps(self.summary, indent=2))
+    return self.summary
+
+
+@patch
+def close(self: Trainer):
+    "Finish the trackers and leave the process group."
+    for t in self.trackers: t.finish()
+    if self.env.distributed and dist.is_initialized(): dist.destroy_process_group()
+
 
 def train(cfg: TrainConfig) -> dict:
     "Run (or resume) one training run; returns its summary."
-    env = init_distributed(cfg.validate().device)
-    try: return _train(cfg, env)
-    finally:
-        if env.distributed and dist.is_initialized(): dist.destroy_process_group()
-
-
-def _train(cfg: TrainConfig, env: DistEnv) -> dict:
-    t_start = time.time()
-    run_dir = Path(cfg.run_root_dir)/(cfg.run_id or default_run_id(cfg)); ckpt_dir = run_dir/'checkpoints'
-    hp = stage_hparams(cfg.model, cfg.stage)
-    accum = grad_accumulation(hp['global_batch_size'], hp['per_device_batch_size'], env.world_size)
-    fp, cfgd = fingerprint(cfg, env.world_size), config_dict(cfg)
-    st = read_resume_state(ckpt_dir/'checkpoint-latest.pt', fp) if cfg.resume else None
-    if st is None and any(ckpt_dir.glob('checkpoint-*.pt')):
-        raise FileExistsError(f'{run_dir} already holds checkpoints: pass --resume true to continue it, or another --run_id')
-    if env.is_main:
-        if cfg.dataset.dataset_id == 'demo': cfg.dataset.prepare()  # once, before the other ranks read it
-        (run_dir/'logs').mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir/'config.json', json.dumps({**cfgd, 'world_size': env.world_size, 'hparams': hp,
-                                                             'grad_accumulation': accum}, indent=2))
-        atomic_write_text(run_dir/'config.yaml', draccus.dump(cfg))
-        if st is not None: _truncate_log(run_dir/'logs'/'train.jsonl', st['step'])
-        elif (run_dir/'logs'/'train.jsonl').exists(): (run_dir/'logs'/'train.jsonl').unlink()
-    if env.distributed: dist.barrier()
-
-    model = build_model(cfg)
-    if st is not None: restore_weights(model, ckpt_dir/'checkpoint-latest.pt', st)
-    dataset = load_dataset(cfg, model)
-    modules = list(model.trainable_module_keys(cfg.stage))  # what the checkpoints hold
-    random_vision = not all(model.vision_backbone.loaded_pretrained.values())
-    if random_vision and 'vision_backbone' not in modules:
-        modules.insert(0, 'vision_backbone')  # random towers (tiny, or offline): no loader could rebuild them
-    if random_vision and env.is_main and VISION_BACKBONES[cfg.model.vision_backbone_id].released:
-        log.warning(f'{cfg.model.vision_backbone_id}: training with RANDOM vision towers (released ones: '
-                    '--pretrained_backbones true); every checkpoint carries them')
-    summary = {'run_id': run_dir.name, 'world_size': env.world_size, 'device': str(env.device), 'stage': cfg.stage,
-               'model': cfg.model.model_id, 'dataset': cfg.dataset.dataset_id, 'n_train': len(dataset)}
-    demo_eval = cfg.eval_demo and isinstance(cfg.dataset, DemoDatasetConfig)
-    if demo_eval and env.is_main:
-        before = run_dir/'eval_before.json'
-        if st is None:
-            acc = demo_accuracy(model, cfg.dataset, cfg.eval_max_new_tokens, cfg.eval_limit)['accuracy']
-            atomic_write_text(before, json.dumps({'accuracy': acc}))
-            log.info(f'held-out accuracy before training: {acc:.3f}')
-        if before.is_file(): summary['accuracy_before'] = json.loads(before.read_text())['accuracy']
-
-    gpu = env.device.type == 'cuda'
-    mixed = gpu and cfg.model.enable_mixed_precision_training
-    if not env.distributed: model.to(env.device)
-    apply_fsdp(model, env, mixed_precision=mixed, activation_checkpointing=cfg.model.enable_gradient_checkpointing,
-               reshard_after_forward=hp['train_strategy'] != 'fsdp-shard-grad-op')
-    autocast = torch.bfloat16 if mixed and not env.distributed else None
-    optimizer = torch.optim.AdamW(param_groups(model, hp['weight_decay']), lr=hp['learning_rate'])
-    steps_per_epoch = len(dataset) // hp['global_batch_size']
-    if steps_per_epoch == 0: raise ValueError(f"{len(dataset)} samples cannot fill one global batch of {hp['global_batch_size']}")
-    total = hp['max_steps'] or steps_per_epoch * hp['epochs']
-    scheduler = make_scheduler(optimizer, hp['lr_scheduler_type'], total, hp['warmup_ratio'])
-    step = 0
-    if st is not None:
-        load_optimizer_state(model, optimizer, st['optimizer'], env); scheduler.load_state_dict(st['scheduler'])
-        step = st['step']; set_rng_state(st['rng'][env.rank])
-        log.info(f'resumed {run_dir} at step {step}')
-    else: torch.manual_seed(cfg.seed + env.rank)
-    trackers = make_trackers(cfg, run_dir, cfgd) if env.is_main else []
-    log.info(f'{run_dir.name}: {len(dataset)} samples, {total} steps, global batch {hp["global_batch_size"]} = '
-             f'{hp["per_device_batch_size"]} x {env.world_size} device(s) x {accum} accumulation, on {env.device}')
-
-    from tqdm.auto import tqdm
-    bar = tqdm(total=total, initial=step, disable=not env.is_main, desc='train', dynamic_ncols=True)
-    model.train(); row = {}
-    try:
-        for epoch in range(step // steps_per_epoch, math.ceil(total / steps_per_epoch)):
-            loader = make_loader(dataset, env, hp['per_device_batch_size'], accum, cfg.seed, epoch,
-                                 step - epoch * steps_per_epoch, cfg.num_workers, cfg.dataset.group_by_length)
-            batches = iter(loader)
-            while step < min(total, (epoch + 1) * steps_per_epoch):
-                t0 = time.perf_counter()
-                m = train_step(model, [next(batches) for _ in range(accum)], optimizer, scheduler, env,
-                               hp['max_grad_norm'], autocast)
-                step += 1; dt = time.perf_counter() - t0
-                row = {'step': step, 'epoch': epoch, 'loss': m['loss'], 'lr': m['lr'], 'grad_norm': m['grad_norm'],
-                       'tokens_per_s': m['tokens'] / dt, 'step_time_s': dt, 'peak_mem_mb': peak_memory_mb(env.device)}
-                for t in trackers: t.log(row)
-                bar.update(1); bar.set_postfix(loss=f"{m['loss']:.4f}", tok_s=f"{row['tokens_per_s']:.0f}")
-                if step == total or step % steps_per_epoch == 0 or (cfg.save_interval and step % cfg.save_interval == 0):
-                    save_checkpoint(model, optimizer, scheduler, env, cfg, ckpt_dir, step, epoch, m['loss'], fp, modules)
-            del batches, loader
-    except NonFiniteLossError as e:
-        last = ckpt_dir/'checkpoint-latest.pt'
-        raise NonFiniteLossError(f'{e} at step {step + 1}: stopping; the last good checkpoint is '
-                                 f'{last if last.exists() else "none (no checkpoint was written yet)"}') from None
-    finally:
-        bar.close()
-        for t in trackers: t.finish()
-    summary.update(steps=step, final_loss=row.get('loss'), train_time_s=time.time() - t_start)
-    if env.distributed: dist.barrier()
-    if demo_eval and env.is_main:
-        # score the saved checkpoint in a fresh model: this also checks the Cobra loader reads what we wrote
-        fresh = build_model(dataclasses.replace(cfg, lora=LoraConfig()))
-        load_cobra_checkpoint(fresh, ckpt_dir/'checkpoint-latest.pt')
-        ev = demo_accuracy(fresh.to(env.device), cfg.dataset, cfg.eval_max_new_tokens, cfg.eval_limit)
-        summary.update(accuracy_after=ev['accuracy'], chance=ev['chance'], n_test=ev['n'],
-                       accuracy_by_kind={k: round(v['accuracy'], 3) for k, v in ev['by_kind'].items()},
-                       chance_by_kind={k: round(v['chance'], 3) for k, v in ev['by_kind'].items()}, eval_samples=ev['samples'][:8])
-        log.info(f"held-out accuracy after training: {ev['accuracy']:.3f} (before {summary.get('accuracy_before')}, "
-                 f"chance {ev['chance']:.3f}, n={ev['n']}); by kind {summary['accuracy_by_kind']}")
-    if env.is_main: atomic_write_text(run_dir/'summary.json', json.dumps(summary, indent=2))
-    return summary
+    trainer = Trainer(cfg)
+    try: return trainer.build().fit()
+    finally: trainer.close()
 
 # %% ../nbs/20_train.ipynb #c59fdba8
 def main(argv: Optional[list[str]] = None) -> int:
