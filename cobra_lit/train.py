@@ -133,18 +133,18 @@ class TrainConfig:
 _LIST_ARGS = ('--trackers', '--lora.target_modules')
 
 
-def _normalise_argv(argv: list[str]) -> list[str]:
+def _normalise_argv(argv: list[str], cls=None, list_args: tuple = ()) -> list[str]:
     out, i = [], 0
     while i < len(argv):
         a = argv[i]; i += 1
-        if a in _LIST_ARGS:
+        if a in _LIST_ARGS + tuple(list_args):
             vals = []
             while i < len(argv) and not argv[i].startswith('--'): vals.append(argv[i]); i += 1
             flat = [v.strip() for val in vals for v in val.strip('[]').split(',') if v.strip()]
             out += [a, '[' + ', '.join(flat) + ']']
         else: out.append(a)
     given = {a.split('=')[0] for a in out if a.startswith('--')}
-    defaults = TrainConfig()
+    defaults = (cls or TrainConfig)()
     for blk in ('model', 'dataset'):
         if any(g.startswith(f'--{blk}.') for g in given) and f'--{blk}.type' not in given:
             obj = getattr(defaults, blk); cls = type(obj); fresh = cls()
@@ -156,10 +156,11 @@ def _normalise_argv(argv: list[str]) -> list[str]:
     return out
 
 
-def parse_train_config(argv: Optional[list[str]] = None) -> TrainConfig:
-    "Parse command-line arguments (default `sys.argv[1:]`) into a `TrainConfig`."
+def parse_train_config(argv: Optional[list[str]] = None, cls=None, list_args: tuple = ()) -> TrainConfig:
+    "Parse command-line arguments (default `sys.argv[1:]`) into a `TrainConfig` (or the subclass `cls`)."
     argv = sys.argv[1:] if argv is None else list(argv)
-    return draccus.parse(TrainConfig, args=_normalise_argv(argv)).validate()
+    cls = cls or TrainConfig
+    return draccus.parse(cls, args=_normalise_argv(argv, cls, list_args)).validate()
 
 # %% ../nbs/20_train.ipynb #6a42fa41
 HPARAMS = ('epochs', 'max_steps', 'global_batch_size', 'per_device_batch_size', 'learning_rate', 'weight_decay',
@@ -218,10 +219,10 @@ def default_run_id(cfg: TrainConfig) -> str:
 FINGERPRINT_KEYS = ('model', 'dataset', 'lora', 'stage', 'seed', 'pretrained_checkpoint', 'pretrained_backbones')
 
 
-def fingerprint(cfg: TrainConfig, world_size: int) -> dict:
-    "What a checkpoint must agree on to be resumed."
+def fingerprint(cfg: TrainConfig, world_size: int, keys: tuple = FINGERPRINT_KEYS) -> dict:
+    "What a checkpoint must agree on to be resumed: the config entries `keys` and the world size."
     d = config_dict(cfg)
-    return {**{k: d[k] for k in FINGERPRINT_KEYS}, 'world_size': world_size}
+    return {**{k: d[k] for k in keys}, 'world_size': world_size}
 
 
 def fingerprint_mismatch(saved: dict, now: dict) -> list[str]:
@@ -370,13 +371,13 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, env: Optional[DistEnv] = None):
         self.cfg = cfg.validate()
         self.env = env or init_distributed(cfg.device)
-        self.run_dir = Path(cfg.run_root_dir)/(cfg.run_id or default_run_id(cfg))
+        self.run_dir = Path(cfg.run_root_dir)/(cfg.run_id or self.default_run_id())
         self.ckpt_dir, self.log_path = self.run_dir/'checkpoints', self.run_dir/'logs'/'train.jsonl'
         self.latest = self.ckpt_dir/'checkpoint-latest.pt'
         self.hp = self.hparams()
         self.accum = grad_accumulation(self.hp['global_batch_size'], self.hp['per_device_batch_size'],
                                        self.env.world_size)
-        self.fp = fingerprint(cfg, self.env.world_size)
+        self.fp = fingerprint(cfg, self.env.world_size, self.fingerprint_keys)
         self.step, self.epoch, self.row, self.trackers, self.resume_state = 0, 0, {}, [], None
         self.summary = {'run_id': self.run_dir.name, 'world_size': self.env.world_size, 'device': str(self.env.device),
                         'stage': cfg.stage, 'model': cfg.model.model_id, 'dataset': cfg.dataset.dataset_id}
@@ -385,6 +386,15 @@ class Trainer:
     def hparams(self) -> dict:
         "This run's optimisation settings (the stage's `align_*` / `finetune_*` fields)."
         return stage_hparams(self.cfg.model, self.cfg.stage)
+
+    updates_per_step = 1  # optimizer updates per logged step (GRPO: passes over each rollout batch)
+    fingerprint_keys = FINGERPRINT_KEYS  # config entries a resume must match
+
+    def default_run_id(self) -> str: return default_run_id(self.cfg)
+
+    def load_data(self):
+        "The training samples: a `LlavaCotDataset` of `cfg.dataset`."
+        return load_dataset(self.cfg, self.model)
 
     def run_config(self) -> dict:
         "What config.json records: the resolved config, world size, hyperparameters."
@@ -464,7 +474,7 @@ def build(self: Trainer):
     self.open_run()
     self.model = build_model(cfg)
     if self.resume_state is not None: restore_weights(self.model, self.latest, self.resume_state)
-    self.dataset = load_dataset(cfg, self.model)
+    self.dataset = self.load_data()
     self.modules = checkpoint_modules(self.model, cfg, warn=env.is_main)
     self.summary['n_train'] = len(self.dataset)
     if self.resume_state is None: self.evaluate('before')
@@ -474,7 +484,8 @@ def build(self: Trainer):
     if self.steps_per_epoch == 0:
         raise ValueError(f"{len(self.dataset)} samples cannot fill one global batch of {hp['global_batch_size']}")
     self.total_steps = hp['max_steps'] or self.steps_per_epoch * hp['epochs']
-    self.scheduler = make_scheduler(self.optimizer, hp['lr_scheduler_type'], self.total_steps, hp['warmup_ratio'])
+    self.scheduler = make_scheduler(self.optimizer, hp['lr_scheduler_type'], self.total_steps * self.updates_per_step,
+                                    hp['warmup_ratio'])
     self.resume()
     self.trackers = make_trackers(cfg, self.run_dir, config_dict(cfg)) if env.is_main else []
     return self
