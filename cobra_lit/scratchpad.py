@@ -17,8 +17,9 @@ import torch
 from PIL import Image
 
 from .data import EOS_ID, STAGES, format_prompt, parse_stages
-from .generate import (DecodeState, GenerationOutput, continue_from, feed_chunk, feed_exact,
-                                pixel_values_for, prefill, prefill_prompts, token_logprobs, token_logprobs_chunk)
+from .generate import (
+    DecodeState, GenerationOutput, continue_from, feed_chunk, feed_exact, pixel_values_for, prefill, prefill_prompts,
+    token_logprobs, token_logprobs_chunk)
 
 # %% ../nbs/30a_scratchpad.ipynb #b916fb24
 DECODERS = ('direct', 'scratchpad', 'stages', 'stage-beam')
