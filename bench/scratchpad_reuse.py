@@ -27,9 +27,9 @@ import torch
 from PIL import Image
 
 from cobra_lit.data import load_tokenizer, shared_data_dir
+from cobra_lit.generate import continue_from
 from cobra_lit.model import HAS_MAMBA_KERNELS, build_vlm, load_cobra_checkpoint
-from cobra_lit.scratchpad import (DecodeConfig, continue_from, pass2_state, pass2_tokens, scratchpad_pass1,
-                                  scratchpad_pass2)
+from cobra_lit.scratchpad import DecodeConfig, pass2_state, pass2_tokens, scratchpad_pass1, scratchpad_pass2
 
 
 def device_name(dev):
