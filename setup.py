@@ -23,5 +23,6 @@ setuptools.setup(
     python_requires='>=' + c['min_python'],
     long_description=open('README.md', encoding='utf-8').read(), long_description_content_type='text/markdown',
     zip_safe=False,
-    entry_points={'nbdev': [f"{c['lib_path']}={c['lib_path']}._modidx:d"]},
+    entry_points={'console_scripts': c.get('console_scripts', '').split(),  # name=module:func, one a line
+                  'nbdev': [f"{c['lib_path']}={c['lib_path']}._modidx:d"]},
 )
