@@ -27,9 +27,9 @@ from .strategy import (DistEnv, LoraConfig, NonFiniteLossError, apply_fsdp, appl
 
 # %% auto #0
 __all__ = ['STAGES', 'DEMO_RECIPE', 'HPARAMS', 'log', 'FINGERPRINT_KEYS', 'DatasetConfig', 'DemoDatasetConfig',
-           'LlavaCot100kConfig', 'demo_model_config', 'TrainConfig', 'parse_train_config', 'stage_hparams',
-           'JsonlTracker', 'WandbTracker', 'make_trackers', 'config_dict', 'default_run_id', 'fingerprint',
-           'fingerprint_mismatch', 'restore_weights', 'demo_accuracy', 'save_checkpoint', 'barrier',
+           'LlavaCot100kConfig', 'CocoCaptionsConfig', 'demo_model_config', 'TrainConfig', 'parse_train_config',
+           'stage_hparams', 'JsonlTracker', 'WandbTracker', 'make_trackers', 'config_dict', 'default_run_id',
+           'fingerprint', 'fingerprint_mismatch', 'restore_weights', 'demo_accuracy', 'save_checkpoint', 'barrier',
            'read_resume_state', 'truncate_log', 'build_model', 'checkpoint_modules', 'kill_hook', 'load_dataset',
            'Trainer', 'train', 'main']
 
@@ -83,6 +83,25 @@ class LlavaCot100kConfig(DatasetConfig):
         if not ann.is_file() and (root/'llava_cot_100k.json').is_file(): ann = root/'llava_cot_100k.json'
         if not ann.is_file(): raise FileNotFoundError(f'LLaVA-CoT annotations not found: {root/self.annotation_json} '
                                                       f'(download with `python -m cobra_lit.data`, or set --dataset.annotation_json)')
+        return ann, root/self.image_dir
+
+
+@DatasetConfig.register_subclass('coco-captions')
+@dataclass
+class CocoCaptionsConfig(DatasetConfig):
+    """Images with reference captions in COCO's caption format (`images` + `annotations`), for caption rewards
+    (self-critical training); the default is the demo's caption split."""
+    dataset_id: str = 'coco-captions'
+    dataset_root: Path = Path('data/demo')
+    annotations: Path = Path('captions_test.json')  # relative to dataset_root
+    image_dir: Path = Path('images')  # relative to dataset_root; `file_name`s are relative to it
+    prompt: str = 'Describe the image in one short sentence.'
+    group_by_length: bool = False
+    def prepare(self):
+        root = Path(self.dataset_root); ann = root/self.annotations
+        if not ann.is_file():
+            if Path(self.dataset_root) == Path('data/demo'): DemoDatasetConfig(dataset_root=root).prepare()
+            else: raise FileNotFoundError(f'COCO caption annotations not found: {ann} (set --dataset.annotations)')
         return ann, root/self.image_dir
 
 
