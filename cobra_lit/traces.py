@@ -4,20 +4,23 @@
 
 # %% ../nbs/40_traces.ipynb #68fd6edd
 from __future__ import annotations
-import argparse, base64, glob, io, json, math, os, re
+import argparse, base64, dataclasses, glob, io, json, math, os, re
 from collections import Counter
 from dataclasses import dataclass, field
 from html import escape
+from importlib.resources import files
 from pathlib import Path, PurePosixPath
 import pandas as pd
 from tqdm.auto import tqdm
-from .data import STAGES, parse_stages, load_llava_cot
+from .benchmark import ResultSample, check_sample
+from .data import STAGES, load_llava_cot, parse_stages
+from .metrics import METRICS
 
 # %% auto #0
-__all__ = ['OVERLAP_MIN', 'SAMPLE_FIELDS', 'METRICS', 'words', 'repeated_ngrams', 'repeated_runs', 'caption_overlap',
-           'check_trace', 'Trace', 'problem_kind', 'trace_from_sample', 'traces_from_result', 'result_files',
-           'load_results', 'llava_cot_result', 'trace_frame', 'problem_counts', 'metrics_table', 'plot_traces',
-           'resolve_image', 'thumbnail', 'TraceViewer', 'viewer_data', 'html_viewer', 'write_html_viewer', 'main']
+__all__ = ['OVERLAP_MIN', 'words', 'repeated_ngrams', 'repeated_runs', 'caption_overlap', 'check_trace', 'Trace', 'problem_kind',
+           'trace_from_sample', 'traces_from_result', 'result_files', 'load_results', 'llava_cot_result', 'trace_frame',
+           'problem_counts', 'metrics_table', 'plot_traces', 'resolve_image', 'thumbnail', 'trace_widget',
+           'TraceViewer', 'viewer_data', 'html_viewer', 'write_html_viewer', 'main']
 
 # %% ../nbs/40_traces.ipynb #bf5c6659
 _WORD = re.compile(r'[a-z0-9]+')
@@ -33,14 +36,14 @@ def repeated_ngrams(text:str|None, n:int=4, min_count:int=3) -> dict[str, int]:
     return {g: k for g, k in counts.most_common() if k >= min_count}
 
 def repeated_runs(text:str|None, min_count:int=20) -> dict[str, int]:
-    "Units of up to 8 non-space characters repeated back to back `min_count` times or more (loops without words, `>>>>`)."
+    "Units of up to 8 non-space characters repeated back to back `min_count` times or more (wordless loops: `>>>>`)."
     runs = re.finditer(rf'(\S{{1,8}}?)\1{{{min_count - 1},}}', text or '')
     return {m.group(1): len(m.group(0)) // len(m.group(1)) for m in runs}
 
 def caption_overlap(caption:str|None, conclusion:str|None) -> float:
     "Share of the caption's words that occur in `conclusion` (1.0: fully contained)."
     cw, cs = words(caption), set(words(conclusion))
-    if not cw: return float(bool((caption or '').strip()) and caption.strip() in (conclusion or ''))  # no words: containment
+    if not cw: return float(bool((caption or '').strip()) and caption.strip() in (conclusion or ''))  # no words
     return sum(w in cs for w in cw)/len(cw)
 
 # %% ../nbs/40_traces.ipynb #b5c518db
@@ -53,7 +56,8 @@ def check_trace(text:str|None=None,  # generated text holding the stage tags
                 stages:dict|None=None,  # stages already split (a result file's `stages`), used when `text` has no tags
                 caption:str|None=None,  # the final caption, checked against the CONCLUSION
                 n:int=4, min_count:int=3,  # a word n-gram seen `min_count` times is a loop
-                overlap_min:float=OVERLAP_MIN):
+                overlap_min:float=OVERLAP_MIN,
+               ) -> tuple:
     "Parse and check one reasoning trace; return `(stages, problems, repeats)`."
     if _has_tags(text) or not isinstance(stages, dict):
         p = parse_stages(text or '')
@@ -62,19 +66,18 @@ def check_trace(text:str|None=None,  # generated text holding the stage tags
         stages = {k: str(v).strip() for k, v in stages.items() if v is not None}
         problems = [f'missing {s}' for s in STAGES if s not in stages]
         problems += [f'empty {s}' for s in STAGES if s in stages and not stages[s]]
-    parts = list(stages.values()) or [text or '']  # per stage: restating across stages is normal, looping within one is not
+    parts = list(stages.values()) or [text or '']  # per stage: restating across stages is normal, looping is not
     if caption and not any(caption in x for x in parts): parts.append(caption)
     repeats = {}
     for x in parts:
-        for g, k in (repeated_ngrams(x, n, min_count) | repeated_runs(x)).items(): repeats[g] = max(k, repeats.get(g, 0))
+        for g, k in (repeated_ngrams(x, n, min_count) | repeated_runs(x)).items():
+            repeats[g] = max(k, repeats.get(g, 0))
     if repeats: problems.append('repeated text')
     concl = stages.get('CONCLUSION')
     if caption and concl and caption_overlap(caption, concl) < overlap_min: problems.append('caption not in CONCLUSION')
     return stages, problems, repeats
 
 # %% ../nbs/40_traces.ipynb #c7cac60b
-SAMPLE_FIELDS = ('image_id', 'image', 'prompt', 'raw_output', 'caption', 'references')  # `scores` come after scoring: optional
-
 @dataclass
 class Trace:
     "One sample of one variant: what was asked, generated and scored, and what is wrong with it."
@@ -106,23 +109,16 @@ def problem_kind(problem:str) -> str:
 def _text(v): return v if isinstance(v, str) else '' if v is None else json.dumps(v)
 
 def trace_from_sample(sample, variant:str, index:int, source:str='') -> Trace:
-    "A checked `Trace` from one result-file sample; bad fields become problems, not errors."
-    t = Trace(variant, index, source)
-    if not isinstance(sample, dict):
-        t.problems.append(f'bad sample: {type(sample).__name__}, not an object')
-        return t
-    t.problems += [f'missing field: {k}' for k in SAMPLE_FIELDS if k not in sample]
+    "A checked `Trace` from one Result JSON sample: `check_sample`'s problems and the trace's own, never an error."
+    t = Trace(variant, index, source, problems=check_sample(sample))
+    if not isinstance(sample, dict): return t
     t.image_id, img = sample.get('image_id'), sample.get('image')
     t.image = img if isinstance(img, str) and img else None
     t.prompt, t.raw_output, t.caption = (_text(sample.get(k)) for k in ('prompt', 'raw_output', 'caption'))
     refs, scores = sample.get('references'), sample.get('scores')
-    if isinstance(refs, list): t.references = [_text(r) for r in refs]
-    elif refs is not None: t.problems.append('bad field: references is not a list')
-    if isinstance(scores, dict):
-        num = {k: float(v) for k, v in scores.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        t.scores = {k: v for k, v in num.items() if math.isfinite(v)}
-        t.problems += [f'bad field: score {k} is {v}' for k, v in num.items() if not math.isfinite(v)]
-    elif scores is not None: t.problems.append('bad field: scores is not an object')
+    t.references = [_text(r) for r in refs] if isinstance(refs, list) else []
+    t.scores = {k: float(v) for k, v in (scores.items() if isinstance(scores, dict) else [])
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}  # the bad: problems
     t.scratchpad, stages = _text(sample.get('scratchpad')) or None, sample.get('stages')
     t.has_trace = t.scratchpad is not None or isinstance(stages, dict) or _has_tags(t.raw_output)
     text = next((x for x in (t.raw_output, t.scratchpad) if _has_tags(x)), None)
@@ -142,7 +138,8 @@ def trace_from_sample(sample, variant:str, index:int, source:str='') -> Trace:
 def traces_from_result(result, source:str='') -> list[Trace]:
     "Checked traces of one parsed result object; a bad top level gives one flagged `Trace`."
     name = Path(source).stem or 'result'
-    if not isinstance(result, dict): return [Trace(name, -1, source, problems=['bad file: top level is not an object'])]
+    if not isinstance(result, dict):
+        return [Trace(name, -1, source, problems=['bad file: top level is not an object'])]
     cfg = result.get('config') if isinstance(result.get('config'), dict) else {}
     variant = str(cfg.get('variant') or name)
     samples = result.get('samples')
@@ -159,7 +156,7 @@ def result_files(*paths) -> list[Path]:
     return list(dict.fromkeys(out))
 
 def load_results(*paths) -> list[Trace]:
-    "Load result JSON files (paths, folders or globs) into checked traces; an unreadable file becomes a flagged `Trace`."
+    "Load Result JSON files (paths, folders or globs) into checked traces; an unreadable file is a flagged `Trace`."
     traces = []
     for f in result_files(*paths):
         try: result = json.loads(f.read_text())
@@ -171,17 +168,19 @@ def load_results(*paths) -> list[Trace]:
 
 # %% ../nbs/40_traces.ipynb #806347d8
 def llava_cot_result(records:list[dict], variant:str='llava-cot', image_prefix:str='') -> dict:
-    "A result object whose samples are the first answers of LLaVA-CoT `records`."
+    "A Result JSON whose samples are the first answers of LLaVA-CoT `records`."
     samples = []
     for r in records:
         conv = r.get('conversations') or []
         q = next((c.get('value', '') for c in conv if c.get('from') == 'human'), '')
         a = next((c.get('value', '') for c in conv if c.get('from') == 'gpt'), '')
         caption = parse_stages(a).stages.get('CONCLUSION', '')
-        samples.append(dict(image_id=r.get('id'), image=str(PurePosixPath(image_prefix)/r['image']) if r.get('image') else None,
-                            prompt=q.replace('<image>', '').strip(), scratchpad=None, stages=None, raw_output=a, caption=caption,
-                            references=[str(r['answer'])] if r.get('answer') is not None else [], scores={'len': len(words(caption))}))
-    return {'config': {'variant': variant, 'decoder': 'reference', 'source': 'LLaVA-CoT records'}, 'metrics': {}, 'samples': samples}
+        samples.append(dataclasses.asdict(ResultSample(
+            image_id=r.get('id'), image=str(PurePosixPath(image_prefix)/r['image']) if r.get('image') else None,
+            prompt=q.replace('<image>', '').strip(), raw_output=a, caption=caption,
+            references=[str(r['answer'])] if r.get('answer') is not None else [], scores={'len': len(words(caption))})))
+    return {'config': {'variant': variant, 'decoder': 'reference', 'source': 'LLaVA-CoT records'}, 'metrics': {},
+            'samples': samples}
 
 # %% ../nbs/40_traces.ipynb #7fac58c6
 def trace_frame(traces:list[Trace]) -> pd.DataFrame:
@@ -189,8 +188,9 @@ def trace_frame(traces:list[Trace]) -> pd.DataFrame:
     rows = []
     for t in traces:
         concl = t.stages.get('CONCLUSION')
-        row = dict(variant=t.variant, index=t.index, image_id=t.key, source=t.source, ok=t.ok, n_problems=len(t.problems),
-                   problems=list(t.problems), has_trace=t.has_trace, caption_len=len(words(t.caption)),
+        row = dict(variant=t.variant, index=t.index, image_id=t.key, source=t.source, ok=t.ok,
+                   n_problems=len(t.problems), problems=list(t.problems), has_trace=t.has_trace,
+                   caption_len=len(words(t.caption)),
                    caption_overlap=caption_overlap(t.caption, concl) if concl else math.nan,
                    max_repeat=max(t.repeats.values(), default=0))
         row |= {f'len_{s}': len(words(t.stages[s])) if s in t.stages else math.nan for s in STAGES}
@@ -206,28 +206,27 @@ def problem_counts(df:pd.DataFrame) -> pd.DataFrame:
     return pd.crosstab(p.variant, p.kind).reindex(sorted(df.variant.unique()), fill_value=0)
 
 # %% ../nbs/40_traces.ipynb #c9b5a8a0
-METRICS = ('bleu1', 'bleu2', 'bleu3', 'bleu4', 'cider', 'rougeL', 'nltk_bleu4', 'semsim_mean', 'semsim_max', 'mean_len', 'n')
-
 def _num(v): return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 def metrics_table(*paths) -> pd.DataFrame:
-    "One row per result file with metrics: variant, decoder, file, `complete` flag, the DESIGN.md metrics, BLEU-4's 95% CI."
-    rows = []
+    "One row per Result JSON with metrics: variant, decoder, file, `complete`, its metrics and `n`, BLEU-4's 95% CI."
+    keys, rows = (*METRICS, 'n'), []
     for f in result_files(*paths):
         try: r = json.loads(f.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError): continue
         m = r.get('metrics') if isinstance(r, dict) else None
-        if not isinstance(m, dict) or not any(_num(m.get(k)) for k in METRICS): continue
+        if not isinstance(m, dict) or not any(_num(m.get(k)) for k in keys): continue
         cfg = r.get('config') if isinstance(r.get('config'), dict) else {}
         ci = m.get('ci95').get('bleu4') if isinstance(m.get('ci95'), dict) else None
-        rows.append({'variant': str(cfg.get('variant') or f.stem), 'decoder': cfg.get('decoder'), 'file': f.name, 'complete': r.get('complete'),
-                     **{k: m[k] if _num(m.get(k)) else math.nan for k in METRICS},
-                     **dict(zip(('bleu4_lo', 'bleu4_hi'), ci if isinstance(ci, list) and len(ci) == 2 and all(map(_num, ci)) else (math.nan,)*2))})
-    return pd.DataFrame(rows, columns=['variant', 'decoder', 'file', 'complete', *METRICS, 'bleu4_lo', 'bleu4_hi'])
+        ci = ci if isinstance(ci, list) and len(ci) == 2 and all(map(_num, ci)) else (math.nan,) * 2
+        rows.append({'variant': str(cfg.get('variant') or f.stem), 'decoder': cfg.get('decoder'), 'file': f.name,
+                     'complete': r.get('complete'), **{k: m[k] if _num(m.get(k)) else math.nan for k in keys},
+                     'bleu4_lo': ci[0], 'bleu4_hi': ci[1]})
+    return pd.DataFrame(rows, columns=['variant', 'decoder', 'file', 'complete', *keys, 'bleu4_lo', 'bleu4_hi'])
 
 # %% ../nbs/40_traces.ipynb #982f0434
 def plot_traces(df:pd.DataFrame, score:str|None=None):
-    "A figure: mean stage lengths, trace problems and the distribution of a per-sample score (default semsim_mean), per variant."
+    "A figure per variant: mean stage lengths, trace problems, distribution of a per-sample score (semsim_mean)."
     import matplotlib.pyplot as plt
     have = [c.removeprefix('score_') for c in df.columns if c.startswith('score_')]
     score = score or ('semsim_mean' if 'semsim_mean' in have or not have else have[0])
@@ -236,7 +235,8 @@ def plot_traces(df:pd.DataFrame, score:str|None=None):
     df.groupby('variant')[cols].mean().rename(columns=lambda s: s.removeprefix('len_')).plot.bar(ax=a, rot=0)
     a.set(title='mean length (words)', xlabel='')
     pc = problem_counts(df)
-    if pc.empty or not pc.values.any(): b.text(.5, .5, 'no problems found', ha='center', va='center'); b.set(xticks=[], yticks=[])
+    if pc.empty or not pc.values.any():
+        b.text(.5, .5, 'no problems found', ha='center', va='center'); b.set(xticks=[], yticks=[])
     else: pc.plot.barh(ax=b, stacked=True)
     b.set(title='samples with each problem', ylabel='')
     col = f'score_{score}'
@@ -270,6 +270,28 @@ def thumbnail(path, size:int=256) -> bytes|None:
     return buf.getvalue()
 
 # %% ../nbs/40_traces.ipynb #5e402f1d
+def trace_widget(t:Trace|None, image_root=None, thumb:int=320, width:str='100%'):
+    "One trace as an ipywidgets box (None: a note that the variant has no trace of this image)."
+    import ipywidgets as W
+    if t is None: return W.HTML('<b>no trace of this variant for this image</b>')
+    img = resolve_image(t.image, image_root)
+    img = img and thumbnail(img, thumb)
+    kids = [W.HTML(f'<h3>{escape(t.variant)} · {escape(t.key)}</h3>'),
+            W.Image(value=img, format='jpeg') if img else W.HTML('<i>(image not available)</i>'),
+            W.HTML(f'<b>Q:</b> {escape(t.prompt)}')]
+    free = [(n, x) for n, x in (('scratchpad', t.scratchpad), ('raw output', t.raw_output)) if x and x != t.caption]
+    if secs := list(t.stages.items()) or free[:1]:
+        pre = '<pre style="white-space:pre-wrap;overflow-wrap:anywhere">{}</pre>'
+        kids.append(W.Accordion(children=[W.HTML(pre.format(escape(b))) for _, b in secs], titles=[n for n, _ in secs]))
+    refs = ''.join(f'<li>{escape(r)}</li>' for r in t.references)
+    scores = ', '.join(f'{escape(k)}={v:.3g}' for k, v in t.scores.items())
+    probs = ''.join(f'<li style="color:#b00">{escape(p)}</li>' for p in t.problems)
+    kids.append(W.HTML(f'<b>caption:</b> {escape(t.caption) or "<i>(empty)</i>"}<br><b>references:</b><ul>{refs}</ul>'
+                       f'<b>scores:</b> {scores or "-"}<br><b>problems:</b>'
+                       f'<ul>{probs or "<li style=color:#070>no problems</li>"}</ul>'))
+    return W.VBox(kids, layout=W.Layout(width=width, border='1px solid #ccc'))
+
+# %% ../nbs/40_traces.ipynb #2dc5c0ef
 class TraceViewer:
     "Browse traces in JupyterLab: filter by variant, score range and problem, step through, compare two variants."
     def __init__(self, traces:list[Trace], image_root=None, score:str='semsim_mean', thumb:int=320):
@@ -282,7 +304,8 @@ class TraceViewer:
         if self.hi <= self.lo: self.hi = self.lo + 1.
         self.variant = W.Dropdown(options=['(all)'] + variants, description='variant')
         self.problem = W.Dropdown(options=['(any)', '(no problems)', '(with problems)'] + kinds, description='problem')
-        self.scores = W.FloatRangeSlider(value=(self.lo, self.hi), min=self.lo, max=self.hi, step=(self.hi-self.lo)/100, description=score)
+        self.scores = W.FloatRangeSlider(value=(self.lo, self.hi), min=self.lo, max=self.hi,
+                                         step=(self.hi - self.lo) / 100, description=score)
         self.compare = W.Dropdown(options=['(none)'] + variants, description='beside')
         self.prev, self.next, self.label = W.Button(description='◀'), W.Button(description='▶'), W.Label()
         self.panels = W.HBox()
@@ -314,25 +337,11 @@ class TraceViewer:
             self.panels.children = [self.W.HTML('<b>no trace matches the filters</b>')]
             return
         t, c = shown[self.pos], self.compare.value
-        twin = next((u for u in self.traces if u.variant == c and u.key == t.key), None) if c != '(none)' else False
-        self.panels.children = [self._panel(t)] + ([] if twin is False else [self._panel(twin)])
-    def _panel(self, t:Trace|None):
-        W = self.W
-        if t is None: return W.HTML('<b>no trace of this variant for this image</b>')
-        img = resolve_image(t.image, self.root)
-        img = img and thumbnail(img, self.thumb)
-        kids = [W.HTML(f'<h3>{escape(t.variant)} · {escape(t.key)}</h3>'),
-                W.Image(value=img, format='jpeg') if img else W.HTML('<i>(image not available)</i>'),
-                W.HTML(f'<b>Q:</b> {escape(t.prompt)}')]
-        secs = list(t.stages.items()) or [(n, x) for n, x in (('scratchpad', t.scratchpad), ('raw output', t.raw_output)) if x and x != t.caption][:1]
-        if secs: kids.append(W.Accordion(children=[W.HTML(f'<pre style="white-space:pre-wrap;overflow-wrap:anywhere">{escape(b)}</pre>') for _, b in secs],
-                                         titles=[n for n, _ in secs]))
-        refs = ''.join(f'<li>{escape(r)}</li>' for r in t.references)
-        scores = ', '.join(f'{escape(k)}={v:.3g}' for k, v in t.scores.items())
-        probs = ''.join(f'<li style="color:#b00">{escape(p)}</li>' for p in t.problems) or '<li style="color:#070">no problems</li>'
-        kids.append(W.HTML(f'<b>caption:</b> {escape(t.caption) or "<i>(empty)</i>"}<br><b>references:</b><ul>{refs}</ul>'
-                           f'<b>scores:</b> {scores or "-"}<br><b>problems:</b><ul>{probs}</ul>'))
-        return W.VBox(kids, layout=W.Layout(width='50%' if self.compare.value != '(none)' else '100%', border='1px solid #ccc'))
+        panel = lambda u, width: trace_widget(u, self.root, self.thumb, width)
+        if c == '(none)': self.panels.children = [panel(t, '100%')]
+        else:
+            twin = next((u for u in self.traces if u.variant == c and u.key == t.key), None)
+            self.panels.children = [panel(t, '50%'), panel(twin, '50%')]
     def _ipython_display_(self):
         from IPython.display import display
         display(self.widget)
@@ -341,120 +350,53 @@ class TraceViewer:
 def viewer_data(traces:list[Trace], image_root=None, thumb:int=256) -> dict:
     "The JSON the static viewer embeds: traces as plain dicts and thumbnails as data URIs keyed by image path."
     images = {}
-    for t in tqdm(sorted({t.image for t in traces if t.image}), desc='thumbnails', disable=None, leave=False):
-        if (p := resolve_image(t, image_root)) is not None and (jpeg := thumbnail(p, thumb)) is not None:
-            images[t] = 'data:image/jpeg;base64,' + base64.b64encode(jpeg).decode()
-    rows = [dict(variant=t.variant, key=t.key, image=t.image, prompt=t.prompt, raw_output=t.raw_output, scratchpad=t.scratchpad, caption=t.caption,
-                 stages=[[k, v] for k, v in t.stages.items()], references=t.references, scores=t.scores,
-                 problems=t.problems, kinds=sorted({problem_kind(p) for p in t.problems}), source=Path(t.source).name)
+    for im in tqdm(sorted({t.image for t in traces if t.image}), desc='thumbnails', disable=None, leave=False):
+        if (p := resolve_image(im, image_root)) is not None and (jpeg := thumbnail(p, thumb)) is not None:
+            images[im] = 'data:image/jpeg;base64,' + base64.b64encode(jpeg).decode()
+    rows = [dict(variant=t.variant, key=t.key, image=t.image, prompt=t.prompt, raw_output=t.raw_output,
+                 scratchpad=t.scratchpad, caption=t.caption, stages=[[k, v] for k, v in t.stages.items()],
+                 references=t.references, scores=t.scores, problems=t.problems,
+                 kinds=sorted({problem_kind(p) for p in t.problems}), source=Path(t.source).name)
             for t in traces]
     return {'traces': rows, 'images': images}
 
-def _json_for_script(obj) -> str:
-    return json.dumps(obj, ensure_ascii=True, allow_nan=False).replace('<', '\\u003c').replace('>', '\\u003e').replace('&', '\\u0026')
+# %% ../nbs/40_traces.ipynb #05864767
+_VIEWER_PAGE = 'assets/trace_viewer.html'  # inside the cobra_lit package
 
-# %% ../nbs/40_traces.ipynb #73ea7152
-_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
-<title>{{TITLE}}</title><style>
-body{font:14px system-ui,sans-serif;margin:1em;color:#222}#bar{display:flex;flex-wrap:wrap;gap:.7em;align-items:center;margin:.5em 0 1em}
-#panels{display:flex;gap:1em;align-items:flex-start}.panel{flex:1;min-width:0;border:1px solid #ccc;border-radius:6px;padding:.2em .8em .8em;overflow-wrap:anywhere}
-.panel img{max-width:100%;display:block}.prob{color:#b00}.okay{color:#070}summary{cursor:pointer;font-weight:600}
-pre{white-space:pre-wrap;margin:.3em 0 .3em 1em;font:13px/1.4 ui-monospace,monospace}input{width:6em}
-</style></head><body><h1>{{TITLE}}</h1><div id="bar">
-<label>variant <select id="f-variant"></select></label><label>problem <select id="f-problem"></select></label>
-<label>score <select id="f-score"></select></label><label>from <input id="f-min" type="number" step="any"></label>
-<label>to <input id="f-max" type="number" step="any"></label><label>beside <select id="f-compare"></select></label>
-<button id="prev">&#9664;</button><span id="pos"></span><button id="next">&#9654;</button></div>
-<div id="panels"><div class="panel" id="panel-a"></div><div class="panel" id="panel-b" hidden></div></div>
-<script id="trace-data" type="application/json">{{DATA}}</script>
-<script>
-"use strict";
-const D = JSON.parse(document.getElementById('trace-data').textContent), $ = id => document.getElementById(id);
-function el(tag, text, cls) { const e = document.createElement(tag); if (text != null) e.textContent = String(text); if (cls) e.className = cls; return e; }
-function opts(sel, pairs) { sel.replaceChildren(...pairs.map(([v, t]) => { const o = el('option', t); o.value = v; return o; })); }
-const uniq = xs => [...new Set(xs)].sort(), same = xs => xs.map(x => [x, x]);
-const variants = uniq(D.traces.map(t => t.variant));
-opts($('f-variant'), [['', '(all)'], ...same(variants)]);
-opts($('f-problem'), [['', '(any)'], ['(ok)', '(no problems)'], ['(bad)', '(with problems)'], ...same(uniq(D.traces.flatMap(t => t.kinds)))]);
-opts($('f-score'), [['', '(none)'], ...same(uniq(D.traces.flatMap(t => Object.keys(t.scores))))]);
-opts($('f-compare'), [['', '(none)'], ...same(variants)]);
-let shown = [], pos = 0;
-function keep(t) {
-  const v = $('f-variant').value, p = $('f-problem').value, s = $('f-score').value;
-  if (v && t.variant !== v) return false;
-  if (p === '(ok)' ? t.kinds.length : p === '(bad)' ? !t.kinds.length : p && !t.kinds.includes(p)) return false;
-  if (!s) return true;
-  const x = t.scores[s], lo = parseFloat($('f-min').value), hi = parseFloat($('f-max').value);
-  return typeof x === 'number' && !(x < lo) && !(x > hi);
-}
-function panel(box, t) {
-  box.replaceChildren();
-  if (!t) { box.append(el('p', 'no trace of this variant for this image', 'prob')); return; }
-  box.append(el('h2', t.variant + ' \\u00b7 ' + t.key));
-  const src = D.images[t.image];
-  if (src) { const im = document.createElement('img'); im.src = src; im.alt = t.image; box.append(im); }
-  else box.append(el('p', '(image not available)'));
-  box.append(el('p', 'Q: ' + t.prompt, 'question'));
-  const stages = t.stages.length ? t.stages : [['scratchpad', t.scratchpad], ['raw output', t.raw_output]].filter(([, x]) => x && x !== t.caption).slice(0, 1);
-  for (const [name, body] of stages) { const d = el('details', null, 'stage'); d.open = true; d.append(el('summary', name), el('pre', body)); box.append(d); }
-  box.append(el('h3', 'caption'), el('p', t.caption || '(empty)', 'caption'), el('h3', 'references'));
-  const ul = el('ul'); t.references.forEach(r => ul.append(el('li', r))); box.append(ul, el('h3', 'scores'));
-  const sc = Object.entries(t.scores).map(([k, v]) => k + ' = ' + (+v.toPrecision(3))).join(', ');
-  box.append(el('p', sc || '-', 'scores'), el('h3', 'problems'));
-  const pl = el('ul', null, 'problems');
-  if (t.problems.length) t.problems.forEach(p => pl.append(el('li', p, 'prob'))); else pl.append(el('li', 'no problems', 'okay'));
-  box.append(pl, el('p', 'file: ' + t.source));
-}
-function render() {
-  shown = D.traces.filter(keep);
-  pos = Math.max(0, Math.min(pos, shown.length - 1));
-  $('pos').textContent = ` ${shown.length ? pos + 1 : 0} / ${shown.length} `;
-  const t = shown[pos], c = $('f-compare').value;
-  if (t) panel($('panel-a'), t); else $('panel-a').replaceChildren(el('p', 'no trace matches the filters', 'prob'));
-  $('panel-b').hidden = !(c && t);
-  if (c && t) panel($('panel-b'), D.traces.find(u => u.variant === c && u.key === t.key));
-  document.body.dataset.shown = t ? t.variant + '/' + t.key : '';
-}
-$('f-score').addEventListener('change', () => {
-  const xs = D.traces.map(t => t.scores[$('f-score').value]).filter(x => typeof x === 'number');
-  $('f-min').value = xs.length ? Math.min(...xs) : ''; $('f-max').value = xs.length ? Math.max(...xs) : '';
-});
-for (const id of ['f-variant', 'f-problem', 'f-score', 'f-min', 'f-max']) $(id).addEventListener('change', () => { pos = 0; render(); });
-$('f-compare').addEventListener('change', render);
-$('prev').addEventListener('click', () => { pos--; render(); });
-$('next').addEventListener('click', () => { if (pos < shown.length - 1) pos++; render(); });
-document.addEventListener('keydown', e => {
-  if (e.target.closest('input, select')) return;
-  if (e.key === 'ArrowRight') $('next').click(); if (e.key === 'ArrowLeft') $('prev').click();
-});
-render();
-</script></body></html>
-"""
+def _json_for_script(obj) -> str:
+    s = json.dumps(obj, ensure_ascii=True, allow_nan=False)
+    return s.replace('<', '\\u003c').replace('>', '\\u003e').replace('&', '\\u0026')
 
 def html_viewer(traces:list[Trace], image_root=None, thumb:int=256, title:str='cobra_lit reasoning traces') -> str:
     "A self-contained HTML page browsing `traces` (inline data, JS and thumbnails; no network)."
-    return _PAGE.replace('{{TITLE}}', escape(title)).replace('{{DATA}}', _json_for_script(viewer_data(traces, image_root, thumb)))
+    page = files('cobra_lit').joinpath(_VIEWER_PAGE).read_text(encoding='utf-8')
+    data = _json_for_script(viewer_data(traces, image_root, thumb))
+    return page.replace('{{TITLE}}', escape(title)).replace('{{DATA}}', data)
 
-def write_html_viewer(traces:list[Trace], path, image_root=None, thumb:int=256, title:str='cobra_lit reasoning traces') -> Path:
+# %% ../nbs/40_traces.ipynb #6487487a
+def write_html_viewer(traces:list[Trace], path, image_root=None, thumb:int=256,
+                      title:str='cobra_lit reasoning traces') -> Path:
     "Write `html_viewer(traces, ...)` to `path`."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html_viewer(traces, image_root, thumb, title), encoding='utf-8')
     return path
 
-# %% ../nbs/40_traces.ipynb #dac285a4
-def main(argv=None):
-    "Check traces of result files; print problems per variant; write the HTML viewer / CSV / converted JSON."
+# %% ../nbs/40_traces.ipynb #6f56bcb5
+def main(argv=None) -> pd.DataFrame:
+    "Check traces of Result JSON files; print problems per variant; write the HTML viewer / CSV / converted JSON."
     ap = argparse.ArgumentParser(prog='python -m cobra_lit.traces', description=main.__doc__)
-    ap.add_argument('results', nargs='*', help='result JSON files, folders of them or glob patterns')
+    ap.add_argument('results', nargs='*', help='Result JSON files, folders of them or glob patterns')
     ap.add_argument('--llava-cot', help='LLaVA-CoT records (JSON array or JSONL) to include as reference traces')
-    ap.add_argument('--image-root', action='append', default=[], help="folder the image paths are relative to (repeat for several; the LLaVA-CoT file's folder is added)")
+    ap.add_argument('--image-root', action='append', default=[],
+                    help="folder the image paths are relative to (repeat for several; the LLaVA-CoT file's folder is "
+                    "added)")
     ap.add_argument('--html', help='write the static HTML viewer to this file')
     ap.add_argument('--csv', help='write the per-sample table to this file')
-    ap.add_argument('--save-llava-cot', help='write the LLaVA-CoT records converted to a result JSON to this file')
+    ap.add_argument('--save-llava-cot', help='write the LLaVA-CoT records converted to a Result JSON to this file')
     ap.add_argument('--thumb', type=int, default=256, help='thumbnail size in pixels (default 256)')
-    ap.add_argument('--limit', type=int, default=None, help='keep the first N images (every variant of each) to keep the page small')
+    ap.add_argument('--limit', type=int, default=None,
+                    help='keep the first N images (every variant of each) to keep the page small')
     ap.add_argument('--title', default='cobra_lit reasoning traces', help='title of the HTML page')
     a = ap.parse_args(argv)
     if not a.results and not a.llava_cot: ap.error('give result files and/or --llava-cot')
@@ -471,11 +413,12 @@ def main(argv=None):
         keep = set(list(dict.fromkeys(t.key for t in traces if t.index >= 0))[:a.limit])
         traces = [t for t in traces if t.index < 0 or t.key in keep]
     df = trace_frame(traces)
-    print(df.groupby('variant').agg(samples=('ok', 'size'), ok=('ok', 'sum')).join(problem_counts(df)).fillna(0).to_string())
+    print(df.groupby('variant').agg(samples=('ok', 'size'), ok=('ok', 'sum')).join(problem_counts(df)).fillna(0)
+          .to_string())
     if a.csv: df.to_csv(a.csv, index=False)
     if a.html: print('wrote', write_html_viewer(traces, a.html, roots, a.thumb, a.title))
     return df
 
-# %% ../nbs/40_traces.ipynb #6487487a
-#| eval: false
-if __name__ == '__main__': main()
+# %% ../nbs/40_traces.ipynb #c73c64e9
+if __name__ == '__main__' and globals().get('__spec__'):  # `python -m` sets __spec__; a notebook's kernel does not
+    main()

@@ -1,17 +1,22 @@
 """`python -m cobra_lit.benchmark` as a user runs it: subprocesses, real shared COCO files, no model."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from cobra_lit.metrics import caption_stats, corpus_metrics, tokenize_captions
+
 DATA = Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
 COCO = DATA / 'coco'
 ANN = COCO / 'annotations' / 'captions_val2017_images.json'
 EXTRA = COCO / 'annotations' / 'captions_val2017_extra.json'
 pytestmark = pytest.mark.skipif(not COCO.is_dir(), reason='needs ../shared/data')
+needs_java = pytest.mark.skipif(shutil.which('java') is None,
+                                reason='needs java: pycocoevalcap\'s PTBTokenizer runs Stanford CoreNLP')
 
 
 def cli(*args, cwd=None):
@@ -51,8 +56,8 @@ def test_score_then_compare(tmp_path):
     assert '| reworded | 1 |' in (tmp_path / 'cmp/compare.md').read_text()
 
 
+@needs_java
 def test_score_java_tokenizer_matches_python(tmp_path):
-    if subprocess.run(['which', 'java'], capture_output=True).returncode: pytest.skip('no java')
     outs = {}
     for tok in ('ptb', 'ptb-java'):
         p = cli('score', '--results', COCO / 'results/fakecap_results_val2017_subset.json', '--annotations', ANN, EXTRA,
@@ -68,6 +73,7 @@ def test_score_java_tokenizer_matches_python(tmp_path):
     (['--checkpoint', 'none', '--annotations', DATA / 'nope.json'], 'annotation file not found'),
     (['--checkpoint', 'none', '--images', DATA / 'llava_cot'], 'image file(s) missing'),
     (['--checkpoint', 'runs/missing/step-1.pt'], 'checkpoint not found'),
+    (['--checkpoint', 'none', '--model.type', 'cobra-huge'], "invalid choice: 'cobra-huge'"),
 ])
 def test_run_input_errors_come_first(tmp_path, args, message):
     p = cli('--output', tmp_path / 'r.txt', *args)
@@ -79,3 +85,41 @@ def test_score_rejects_unknown_image_ids(tmp_path):
     (tmp_path / 'res.json').write_text(json.dumps([{'image_id': 1, 'caption': 'a cat'}]))
     p = cli('score', '--results', tmp_path / 'res.json', '--annotations', ANN)
     assert p.returncode == 2 and 'no reference captions' in p.stderr
+
+
+def shared_captions() -> list:
+    "Every distinct caption of the shared COCO annotation and results files and of the CLIPScore example."
+    caps = []
+    for f in sorted((COCO / 'annotations').glob('*.json')): caps += [a['caption'] for a in json.loads(f.read_text())['annotations']]
+    for f in sorted((COCO / 'results').glob('*results*.json')): caps += [a['caption'] for a in json.loads(f.read_text())]
+    for f in ('refs.json', 'good_captions.json', 'bad_captions.json'):
+        for v in json.loads((DATA / 'bleu_oracle/clipscore_example' / f).read_text()).values():
+            caps += v if isinstance(v, list) else [v]
+    return list(dict.fromkeys(caps))
+
+
+HARD = ["Don't stop (now)!", "It's the man's dog's bone.", "He said 'hi' to me.", "and/or 3.5 $5 1,000 U.S. Mr. Smith",
+        "A t-shirt -- nice... yes; no: maybe?", "can't won't gonna", "cafe\u2019s \u201cquote\u201d",
+        "a [in] {b} #1 @home 50% *star*", "e-mail x.y etc. St. Louis", "condiments..", "5'10\" tall",
+        "The '90s rock 'n' roll", "Hello!!! What?!", "#hashtag", "grade A.", "a|b", "emoji \U0001F600 ok", "a \u2013 b \u2014 c"]
+
+
+@needs_java
+def test_ptb_tokenize_matches_the_java_tokenizer():
+    """cobra_lit.metrics' Python PTB tokenisation gives the Java tokenizer's tokens on every shared caption."""
+    caps = shared_captions() + HARD
+    assert len(caps) > 1000
+    py, jv = (tokenize_captions({i: [c] for i, c in enumerate(caps)}, how) for how in ('ptb', 'ptb-java'))
+    assert [(caps[i], py[i], jv[i]) for i in py if py[i] != jv[i]] == []
+
+
+@needs_java
+@pytest.mark.parametrize('captions', ['good_captions.json', 'bad_captions.json'])
+def test_clipscore_example_with_the_java_tokenizer(captions):
+    """The CLIPScore example's published BLEU-1..4, ROUGE-L and CIDEr, PTB-tokenised by Java."""
+    ex = DATA / 'bleu_oracle/clipscore_example'
+    published = json.loads((ex / 'expected_scores.json').read_text())[captions]['published']
+    m = corpus_metrics(caption_stats(json.loads((ex / captions).read_text()), json.loads((ex / 'refs.json').read_text()),
+                                     tokenize='ptb-java', semsim=False))
+    names = {'bleu1': 'BLEU-1', 'bleu2': 'BLEU-2', 'bleu3': 'BLEU-3', 'bleu4': 'BLEU-4', 'rougeL': 'ROUGE', 'cider': 'CIDER'}
+    for k, name in names.items(): assert m[k] == pytest.approx(published[name], abs=5e-5), k

@@ -5,6 +5,7 @@ pointing at a temporary folder, and checks what the page shows: two variants sco
 captions, a file that is not JSON, a CSV and a PNG; and an empty folder.
 """
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 from execnb.shell import CaptureShell
@@ -13,6 +14,7 @@ from nbdev.frontmatter import FrontmatterProc
 from nbdev.process import NBProcessor
 from PIL import Image
 
+from cobra_lit.benchmark import ResultSample
 from cobra_lit.data import shared_data_dir
 from cobra_lit.metrics import sample_scores, score_captions
 
@@ -35,11 +37,11 @@ def run_report(artifacts, monkeypatch) -> str:
 
 
 def result(variant, caps, refs, raw=lambda i, c: c):
-    "A Result JSON (DESIGN.md) of `caps`, scored against `refs` with cobra_lit.metrics."
+    "A Result JSON of `caps` (samples as `cobra_lit.benchmark.ResultSample`), scored against `refs` with cobra_lit.metrics."
     m, st = score_captions(caps, refs, semsim=False, n_boot=100)
     scores = dict(zip(st.ids, sample_scores(st)))
-    samples = [dict(image_id=k, image=f'{k:012d}.jpg', prompt='Describe the image.', scratchpad=None, stages=None,
-                    raw_output=raw(i, c), caption=c, references=refs[k], scores=scores[k]) for i, (k, c) in enumerate(caps.items())]
+    samples = [asdict(ResultSample(image_id=k, image=f'{k:012d}.jpg', prompt='Describe the image.', raw_output=raw(i, c),
+                                   caption=c, references=refs[k], scores=scores[k])) for i, (k, c) in enumerate(caps.items())]
     return {'config': {'variant': variant}, 'metrics': m, 'samples': samples}
 
 
@@ -69,9 +71,7 @@ def test_report_on_result_artifacts(tmp_path, monkeypatch):
     assert 'No result file with metrics' not in out
     assert '![extra](' in out and 'hello' in out
     assert 'unclosed CONCLUSION' in out  # the problem counts of the reasoning variant
-    try: import cobra_lit.benchmark  # noqa: F401 (the paired comparison appears when the benchmark module exists)
-    except ImportError: pass
-    else: assert 'Paired bootstrap differences against **baseline**' in out, out[:3000]
+    assert 'Paired bootstrap differences against **baseline**' in out, out[:3000]
 
 
 def test_report_on_empty_artifacts(tmp_path, monkeypatch):

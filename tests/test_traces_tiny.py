@@ -11,8 +11,6 @@ import pytest
 from cobra_lit.data import shared_data_dir
 from cobra_lit.traces import load_results, trace_frame, html_viewer
 
-pytest.importorskip('cobra_lit.scratchpad', reason='the decoders (nbs/30a_scratchpad) are not in this checkout yet')
-
 
 @pytest.mark.parametrize('decoder', ['stages', 'scratchpad'])
 def test_tiny_model_traces(decoder, tmp_path):
