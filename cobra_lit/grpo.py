@@ -367,6 +367,8 @@ def unsharded(model: nn.Module, reshard_after_forward: bool = True):
     mods = [m for m in model.modules() if isinstance(m, FSDPModule)]
     if not mods:
         yield model; return
+    # decoding calls submodules, not the root's forward: initialise FSDP from the root first, as its forward would
+    model._get_fsdp_state()._lazy_init()
     model.set_reshard_after_forward(False)  # the prefill's forward hooks keep the blocks gathered
     for m in mods: m.unshard()
     try: yield model
