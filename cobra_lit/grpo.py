@@ -264,7 +264,7 @@ def _decode_sampled(step, logits, uniforms, max_new_tokens, temperature, top_p, 
         done = done | (tok == eos_token_id)
         if t + 1 == max_new_tokens or bool(done.all()): break
         logits = step(torch.where(done, PAD_ID, tok)).clone()
-    return out, lps, mask
+    return out[:, :t + 1], lps[:, :t + 1], mask[:, :t + 1]  # up to the longest completion: the update pads no further
 
 # %% ../nbs/20c_grpo.ipynb #f6c8f9fa
 def completion_inputs(ro: Rollout, rows: Sequence[int]) -> tuple:
