@@ -616,6 +616,5 @@ def main(argv: Optional[list[str]] = None) -> int:
     return 0
 
 # %% ../nbs/20c_grpo.ipynb #1bac85b0
-#| eval: false
-if __name__ == '__main__':
+if __name__ == '__main__' and '__file__' in globals():  # `python -m`; a notebook kernel has no __file__
     sys.exit(main())

@@ -72,7 +72,7 @@ class DemoDatasetConfig(DatasetConfig):
 @DatasetConfig.register_subclass('llava-cot-100k')
 @dataclass
 class LlavaCot100kConfig(DatasetConfig):
-    "LLaVA-CoT-100k as downloaded by `python -m cobra_lit.data` (`train.jsonl` or `llava_cot_100k.json` + images)."
+    "LLaVA-CoT-100k as downloaded by `cobra-lit-prepare` (`train.jsonl` or `llava_cot_100k.json` + images)."
     dataset_id: str = 'llava-cot-100k'
     dataset_root: Path = Path('data/llava-cot-100k')
     annotation_json: Path = Path('train.jsonl')  # relative to dataset_root (JSONL or JSON array)
@@ -82,7 +82,7 @@ class LlavaCot100kConfig(DatasetConfig):
         root = Path(self.dataset_root); ann = root/self.annotation_json
         if not ann.is_file() and (root/'llava_cot_100k.json').is_file(): ann = root/'llava_cot_100k.json'
         if not ann.is_file(): raise FileNotFoundError(f'LLaVA-CoT annotations not found: {root/self.annotation_json} '
-                                                      f'(download with `python -m cobra_lit.data`, or set --dataset.annotation_json)')
+                                                      f'(download with `cobra-lit-prepare --download_dataset true`, or set --dataset.annotation_json)')
         return ann, root/self.image_dir
 
 
@@ -614,6 +614,5 @@ def main(argv: Optional[list[str]] = None) -> int:
     return 0
 
 # %% ../nbs/20_train.ipynb #96f827cc
-#| eval: false
-if __name__ == '__main__':
+if __name__ == '__main__' and '__file__' in globals():  # `python -m`; a notebook kernel has no __file__
     sys.exit(main())
