@@ -122,3 +122,39 @@ def test_sigkill_then_resume_matches_uninterrupted(work):
     ww, wk = weights(whole), weights(killed)
     assert ww.keys() == wk.keys()
     for k in ww: torch.testing.assert_close(wk[k], ww[k], rtol=1e-6, atol=1e-7, msg=lambda m: f'{k}: {m}')
+
+
+def wandb_records(path):
+    "Records of a W&B transaction log (.wandb: a LevelDB-style log of protobuf `Record`s in 32 KiB blocks)."
+    from wandb.proto import wandb_internal_pb2 as pb
+    data = Path(path).read_bytes()
+    assert data[:4] == b':W&B', path
+    pos, buf, out = 7, b'', []
+    while pos + 7 <= len(data):
+        left = 32768 - pos % 32768
+        if left < 7: pos += left; continue
+        n, kind = int.from_bytes(data[pos + 4:pos + 6], 'little'), data[pos + 6]
+        if kind == 0: pos += left; continue  # zero padding to the end of the block
+        buf += data[pos + 7:pos + 7 + n]; pos += 7 + n
+        if kind in (1, 4):  # a whole record, or the last piece of one
+            r = pb.Record(); r.ParseFromString(buf); out.append(r); buf = b''
+    return out
+
+
+def test_wandb_offline_run_holds_config_and_metrics(work):
+    pytest.importorskip('wandb', reason='wandb is a dev dependency (settings.ini dev_requirements)')
+    run(TRAIN + args(work, 'wb', 2, '--trackers', 'jsonl', 'wandb', '--wandb_mode', 'offline'), work)
+    files = list((work/'runs'/'wb'/'wandb').glob('offline-run-*/run-wb.wandb'))
+    assert len(files) == 1, files
+    recs = wandb_records(files[0])
+    cfg = {}
+    for r in recs:
+        k = r.WhichOneof('record_type')
+        if k in ('run', 'config'):
+            cfg.update({i.key: json.loads(i.value_json) for i in (r.run.config if k == 'run' else r.config).update})
+    assert cfg['seed'] == 7 and cfg['model']['model_id'] == 'cobra-tiny' and cfg['stage'] == 'full-finetune'
+    hist = [{(i.key or '/'.join(i.nested_key)): json.loads(i.value_json) for i in r.history.item}
+            for r in recs if r.WhichOneof('record_type') == 'history']
+    logged = log_rows(work/'runs'/'wb')
+    assert [h['_step'] for h in hist] == [r['step'] for r in logged] == [1, 2]
+    for h, r in zip(hist, logged): assert h['loss'] == pytest.approx(r['loss']) and h['lr'] == pytest.approx(r['lr'])
