@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['check_rows', 'DecodeState', 'index_pixel_values', 'prefill', 'pixel_values_for', 'prefill_prompts', 'step_constants',
            'decode_step', 'GraphedDecoder', 'graphed_decoder', 'decode_stepper', 'feed', 'feed_exact', 'feed_chunk',
-           'token_logprobs', 'token_logprobs_chunk', 'sample_next', 'GenerationOutput', 'generate', 'continue_from']
+           'token_logprobs', 'token_logprobs_chunk', 'sampling_probs', 'sample_next', 'GenerationOutput', 'generate',
+           'continue_from']
 
 # %% ../nbs/10b_generate.ipynb #9df9b106
 import time
@@ -303,15 +304,19 @@ def token_logprobs_chunk(model:CobraVLM, state:DecodeState, token_ids, n_vocab:O
     return [lp[i, :len(r)].cpu() for i, r in enumerate(rows)]
 
 # %% ../nbs/10b_generate.ipynb #4555813c
-def sample_next(logits:torch.Tensor, temperature:float=0., top_p:float=1., generator=None) -> torch.Tensor:
-    "Next token per row of `logits` (B, V): argmax, or top-p sampling at `temperature`."
-    if temperature <= 0: return logits.argmax(-1)
+def sampling_probs(logits:torch.Tensor, temperature:float=1., top_p:float=1.) -> torch.Tensor:
+    "The distribution (B, V) sampling draws from: softmax at `temperature`, cut to the top-p nucleus (unnormalised)."
     probs = torch.softmax(logits.float() / temperature, -1)
     if top_p < 1:
         p, idx = probs.sort(-1, descending=True)
         p[(p.cumsum(-1) - p) > top_p] = 0  # keep the smallest head whose mass reaches top_p
         probs = torch.zeros_like(probs).scatter_(-1, idx, p)
-    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+    return probs
+
+def sample_next(logits:torch.Tensor, temperature:float=0., top_p:float=1., generator=None) -> torch.Tensor:
+    "Next token per row of `logits` (B, V): argmax, or top-p sampling at `temperature`."
+    if temperature <= 0: return logits.argmax(-1)
+    return torch.multinomial(sampling_probs(logits, temperature, top_p), 1, generator=generator)[:, 0]
 
 # %% ../nbs/10b_generate.ipynb #c1b0d8a1
 @dataclass

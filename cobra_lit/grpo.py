@@ -18,11 +18,11 @@ from torch.distributed.fsdp import FSDPModule
 
 from .data import (EOS_ID, IGNORE_INDEX, PAD_ID, check_relative, format_prompt, load_llava_cot,
     load_tokenizer, open_image, parse_stages)
-from .generate import decode_stepper, index_pixel_values, pixel_values_for, prefill
+from .generate import decode_stepper, index_pixel_values, pixel_values_for, prefill, sampling_probs
 from cobra_lit.strategy import (DistEnv, LoraConfig, NonFiniteLossError, apply_fsdp, atomic_write_text,
     peak_memory_mb)
 from .train import (FINGERPRINT_KEYS, CocoCaptionsConfig, DatasetConfig, DemoDatasetConfig, TrainConfig,
-    Trainer, build_model, kill_hook, log, parse_train_config)
+    Trainer, build_model, command, kill_hook, log, parse_train_config, run_trainer)
 
 # %% auto #0
 __all__ = ['LOSS_TYPES', 'GRPO_KEYS', 'normalize_answer', 'conclusion_answer', 'format_reward', 'answer_reward', 'caption_reward',
@@ -192,12 +192,7 @@ def sample_tokens(logits: torch.Tensor, u: torch.Tensor, temperature: float = 1.
     The uniforms are drawn per sample from a seed, not from the process RNG, so a sample's tokens do not depend on
     which rank, batch or resume produced it."""
     if temperature <= 0: return logits.argmax(-1)
-    probs = torch.softmax(logits.float() / temperature, -1)
-    if top_p < 1:
-        p, idx = probs.sort(-1, descending=True)
-        p[(p.cumsum(-1) - p) > top_p] = 0  # keep the smallest head whose mass reaches top_p
-        probs = torch.zeros_like(probs).scatter_(-1, idx, p)
-    cdf = probs.cumsum(-1)
+    cdf = sampling_probs(logits, temperature, top_p).cumsum(-1)
     x = (u.to(cdf.device, cdf.dtype) * cdf[:, -1]).clamp(min=1e-12)[:, None]
     return torch.searchsorted(cdf, x)[:, 0].clamp(max=logits.shape[-1] - 1)
 
@@ -612,22 +607,14 @@ def finish(self: GRPOTrainer) -> dict:
 # %% ../nbs/20c_grpo.ipynb #e8a0d898
 def grpo(cfg: GRPOConfig) -> dict:
     "Run (or resume) one GRPO run; returns its summary."
-    trainer = GRPOTrainer(cfg)
-    try: return trainer.build().fit()
-    finally: trainer.close()
+    return run_trainer(GRPOTrainer(cfg))
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    "Command-line entry point: parse, run GRPO, report."
-    try: summary = grpo(parse_grpo_config(argv))
-    except NonFiniteLossError as e:
-        log.error(str(e)); return 1
-    except (FileNotFoundError, FileExistsError, ValueError) as e:  # bad setup or a failing reward: the message says why
-        log.error(f'{type(e).__name__}: {e}'); return 2
-    if int(os.environ.get('RANK', 0)) == 0:
-        keys = ('steps', 'accuracy_before', 'accuracy_after', 'chance', 'train_time_s')
-        print(json.dumps({k: summary[k] for k in keys if k in summary}))
-    return 0
+    "Command-line entry point: parse, run GRPO, report (a failing reward function is a clear error, exit 2)."
+    return command(argv, parse_grpo_config, grpo, ('steps', 'accuracy_before', 'accuracy_after', 'chance',
+                                                   'train_time_s'))
+
 
 # %% ../nbs/20c_grpo.ipynb #1bac85b0
 if __name__ == '__main__' and '__file__' in globals():  # `python -m`; a notebook kernel has no __file__

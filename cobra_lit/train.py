@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses, json, math, os, random, shutil, signal, sys, time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import draccus
 import numpy as np
@@ -31,7 +31,7 @@ __all__ = ['STAGES', 'DEMO_RECIPE', 'HPARAMS', 'log', 'FINGERPRINT_KEYS', 'Datas
            'stage_hparams', 'JsonlTracker', 'WandbTracker', 'make_trackers', 'config_dict', 'default_run_id',
            'fingerprint', 'fingerprint_mismatch', 'restore_weights', 'demo_accuracy', 'save_checkpoint', 'barrier',
            'read_resume_state', 'truncate_log', 'build_model', 'checkpoint_modules', 'kill_hook', 'load_dataset',
-           'Trainer', 'train', 'main']
+           'Trainer', 'run_trainer', 'train', 'command', 'main']
 
 # %% ../nbs/20_train.ipynb #a4cc6b34
 @dataclass
@@ -601,25 +601,34 @@ def close(self: Trainer):
     if self.env.distributed and dist.is_initialized(): dist.destroy_process_group()
 
 
-def train(cfg: TrainConfig) -> dict:
-    "Run (or resume) one training run; returns its summary."
-    trainer = Trainer(cfg)
+def run_trainer(trainer: Trainer) -> dict:
+    "Build, fit and close `trainer` (closing also on an error); returns its summary."
     try: return trainer.build().fit()
     finally: trainer.close()
 
+
+def train(cfg: TrainConfig) -> dict:
+    "Run (or resume) one training run; returns its summary."
+    return run_trainer(Trainer(cfg))
+
 # %% ../nbs/20_train.ipynb #c59fdba8
-def main(argv: Optional[list[str]] = None) -> int:
-    "Command-line entry point: parse, train, report."
-    cfg = parse_train_config(argv)
-    try: summary = train(cfg)
+def command(argv, parse: Callable, run: Callable, keys: tuple) -> int:
+    """The commands' shared body: parse, run, print the summary's `keys`; a bad setup is one clear line and exit 2,
+    a non-finite loss exit 1."""
+    try: summary = run(parse(argv))
     except NonFiniteLossError as e:
         log.error(str(e)); return 1
     except (FileNotFoundError, FileExistsError, ValueError) as e:  # bad setup: the message says what to change
         log.error(f'{type(e).__name__}: {e}'); return 2
-    if int(os.environ.get('RANK', 0)) == 0:
-        keys = ('steps', 'final_loss', 'accuracy_before', 'accuracy_after', 'chance', 'train_time_s')
-        print(json.dumps({k: summary[k] for k in keys if k in summary}))
+    if int(os.environ.get('RANK', 0)) == 0: print(json.dumps({k: summary[k] for k in keys if k in summary}))
     return 0
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    "Command-line entry point: parse, train, report."
+    return command(argv, parse_train_config, train, ('steps', 'final_loss', 'accuracy_before', 'accuracy_after',
+                                                     'chance', 'train_time_s'))
+
 
 # %% ../nbs/20_train.ipynb #96f827cc
 if __name__ == '__main__' and '__file__' in globals():  # `python -m`; a notebook kernel has no __file__
