@@ -83,10 +83,11 @@ run bench_3b "$(cap 240)" python bench/decode.py --model cobra-3b --device cuda 
 run train_3b "$(cap 150)" python bench/train_throughput.py --gpu --steps 3 --loader_batches 20
 
 # 6. the notebooks with their #| gpu cells
-# (they use ../shared/data: COCO images, the Mamba-2.8B config; tests/test_model_gpu.py above covers the same GPU checks)
+# (they use the shared data folder, $COBRA_LIT_DATA or shared/data above the repo: COCO images, the Mamba-2.8B config;
+# tests/test_model_gpu.py above covers the same GPU checks)
 if ! python -c "import nbdev, pytest, fastcore" 2>/dev/null; then SUMMARY+=("notebooks_gpu: skipped (nbdev/pytest/fastcore missing)")
 elif ! python -c "from cobra_lit.data import shared_data_dir; assert shared_data_dir()" 2>/dev/null; then
-  SUMMARY+=("notebooks_gpu: skipped (no ../shared/data beside the repo)")
+  SUMMARY+=("notebooks_gpu: skipped (no shared data folder: set COBRA_LIT_DATA)")
 elif [ "$(left)" -lt 60 ]; then SUMMARY+=("notebooks_gpu: skipped (budget spent)")
 else run notebooks_gpu "$(cap 300)" env COBRA_LIT_TEST_FLAGS=gpu python -m pytest -q -x tests/test_notebooks.py -k "10_model or 10a or 10b or 30_eval"; fi
 

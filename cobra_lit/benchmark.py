@@ -4,12 +4,12 @@
 
 # %% ../nbs/30_eval.ipynb #75f8be62
 from __future__ import annotations
-import argparse, csv, dataclasses, json, math, sys, time, typing
+import argparse, csv, dataclasses, json, math, os, sys, time, typing
 from pathlib import Path
 
 import numpy as np
 import torch
-from .data import check_relative, load_tokenizer, open_image, shared_data_dir
+from .data import DATA_ENV, check_relative, load_tokenizer, open_image
 from .metrics import (
     METRICS, TOKENIZERS, bootstrap_ci, caption_stats, corpus_metrics, paired_bootstrap, sample_scores, score_captions)
 from .model import (
@@ -23,8 +23,8 @@ __all__ = ['SAMPLE_FIELDS', 'LABELS', 'DECODE_OPTIONS', 'BenchmarkError', 'CocoC
            'load_coco_results', 'resolve_images', 'ResultSample', 'check_sample', 'write_json', 'attach_scores',
            'format_report', 'score_results', 'load_result', 'compare_rows', 'compare_markdown', 'compare_figure',
            'compare_results', 'checkpoint_file', 'load_model', 'decode_config', 'output_paths', 'run_config', 'resume',
-           'caption_batches', 'decoded_sample', 'decode_into', 'run_benchmark', 'common_options', 'add_run_command',
-           'add_score_command', 'add_compare_command', 'build_parser', 'main']
+           'caption_batches', 'decoded_sample', 'decode_into', 'run_benchmark', 'common_options', 'coco_defaults',
+           'add_run_command', 'add_score_command', 'add_compare_command', 'build_parser', 'main']
 
 # %% ../nbs/30_eval.ipynb #138a10f6
 class BenchmarkError(ValueError):
@@ -401,10 +401,16 @@ def common_options(p:argparse.ArgumentParser):
     p.add_argument('--seed', type=int, default=0, help='bootstrap seed')
     p.add_argument('--no-semsim', dest='no_semsim', action='store_true', help='skip the MiniLM semantic similarity')
 
+def coco_defaults() -> dict:
+    "`run`'s `--annotations`/`--images` defaults: the 40-image COCO subset of `$COBRA_LIT_DATA`, only when it is set."
+    if not (d := os.environ.get(DATA_ENV)): return {}
+    coco = Path(d) / 'coco'
+    return {'annotations': [str(coco / 'annotations/captions_val2017_images.json')],
+            'images': str(coco / 'images/val2017')}
+
 def add_run_command(sub):
-    "The `run` subcommand and its options (defaults: the shared 40-image COCO subset when it is present)."
-    d, dflt = shared_data_dir(), " (default: the decoder config's)"
-    ann = [str(d / 'coco/annotations/captions_val2017_images.json')] if d else None
+    "The `run` subcommand and its options (`--annotations`/`--images` are required unless `$COBRA_LIT_DATA` is set)."
+    dd, dflt = coco_defaults(), " (default: the decoder config's)"
     r = sub.add_parser('run', help='caption COCO images with a checkpoint and score them',
                        description='Caption COCO images with a checkpoint and a decoder; write a text report and a '
                        'Result JSON (same stem). An interrupted run resumes from the JSON.')
@@ -412,10 +418,12 @@ def add_run_command(sub):
                    help='Cobra checkpoint file (.pt/.safetensors), training run folder, hub id, or "none" (random '
                    'init)')
     r.add_argument('--output', required=True, help='text report path (the Result JSON gets the same stem, .json)')
-    r.add_argument('--annotations', nargs='+', default=ann, required=ann is None,
-                   help='COCO captions JSON file(s) (default: the shared 40-image subset)')
-    r.add_argument('--images', default=str(d / 'coco/images/val2017') if d else None, required=d is None,
-                   help='folder of the images named in the annotations')
+    r.add_argument('--annotations', nargs='+', default=dd.get('annotations'), required=not dd,
+                   help=f'COCO captions JSON file(s), merged; required unless {DATA_ENV} is set, then default '
+                   f'${DATA_ENV}/coco/annotations/captions_val2017_images.json (the 40-image subset)')
+    r.add_argument('--images', default=dd.get('images'), required=not dd,
+                   help=f'folder of the images named in the annotations; required unless {DATA_ENV} is set, then '
+                   f'default ${DATA_ENV}/coco/images/val2017')
     r.add_argument('--limit', type=int, default=None, help='caption only the first N annotated images')
     r.add_argument('--batch_size', type=int, default=8, help='images per decoder call')
     r.add_argument('--decoder', choices=DECODERS, default=None, help='decoding strategy (default direct)')

@@ -2,7 +2,8 @@
 
 `python scripts/docs.py readme` writes README.md from nbs/index.ipynb (markdown cells as they are, code
 cells fenced); `python scripts/docs.py check` fails when README.md is stale or when nbdev's notebook
-processing (`nbdev_proc_nbs`, the step `nbdev_preview`/`nbdev_docs` run before Quarto) breaks.
+processing (what `nbdev_proc_nbs` does, the step `nbdev_preview`/`nbdev_docs` run before Quarto) breaks; it never
+installs anything.
 """
 import json, shutil, subprocess, sys
 from pathlib import Path
@@ -27,7 +28,10 @@ def check():
     readme = (ROOT / 'README.md').read_text()
     if readme != render_readme(): sys.exit('README.md is stale: run `python scripts/docs.py readme`')
     shutil.rmtree(ROOT / '_proc', ignore_errors=True)  # no cache: process every notebook, as a fresh clone does
-    subprocess.run(['nbdev_proc_nbs'], cwd=ROOT, check=True)
+    # nbdev_proc_nbs's steps without its first one, which installs Quarto and then `pip install -e .[dev]` of this
+    # checkout into the active environment when `quarto` is not on PATH (nbdev 2.4.14, pinned)
+    proc = 'import nbdev.quarto as q; q._ensure_quarto = lambda: None; q._pre_docs()'
+    subprocess.run([sys.executable, '-c', proc], cwd=ROOT, check=True)
     nbs = [p for p in (ROOT / 'nbs').glob('*.ipynb') if not p.name.startswith('_')]
     missing = [p.name for p in nbs if not (ROOT / '_proc' / p.name).exists()]
     if missing: sys.exit(f'nbdev_proc_nbs did not process: {missing}')

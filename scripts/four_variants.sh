@@ -6,15 +6,19 @@
 #
 # RUN_DIR: a finished training run (default: the no-argument `torchrun -m cobra_lit.train` run, trained first if
 # absent). The baseline is cobra-tiny at its initialisation (`--checkpoint none`, same seed as the training run).
-# Scored on the 40 real COCO val2017 images in ../shared/data (main table, nbs/artifacts/*.json) and on the demo
-# data's held-out caption split (nbs/artifacts/demo/). Budgets are small so it runs in minutes on 2 cores.
+# Scored on the 40 real COCO val2017 images of the shared data folder (main table, nbs/artifacts/*.json) and on the
+# demo data's held-out caption split (nbs/artifacts/demo/). Budgets are small so it runs in minutes on 2 cores.
+# The shared data folder is $COBRA_LIT_DATA when set, else shared/data in this folder or one above it
+# (`cobra_lit.data.shared_data_dir`; the script stops, saying so, when there is none). Every benchmark and traces
+# command below is given its input files explicitly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -n "${VIRTUAL_ENV:-}" ] || . .venv/bin/activate
 export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} TOKENIZERS_PARALLELISM=false
 RUN=${1:-runs/demo+cobra-tiny+stage-full-finetune+x7}
 if [ ! -f "$RUN/checkpoints/checkpoint-latest.pt" ]; then torchrun -m cobra_lit.train --run_id "$(basename "$RUN")"; fi
-SHARED=${SHARED:-../shared/data}
+SHARED=$(python -c 'from cobra_lit.data import shared_data_dir; print(shared_data_dir())')
+echo "shared data folder: $SHARED"
 OUTDIR=results/four_variants; mkdir -p "$OUTDIR/coco" "$OUTDIR/demo"
 LIMIT=${LIMIT:-40}
 COMMON=(--limit "$LIMIT" --batch_size 8 --max_new_tokens 32 --scratchpad_max_new_tokens 64 --n_boot 200 --no-pretrained_vision --overwrite)

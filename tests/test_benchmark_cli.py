@@ -8,37 +8,57 @@ from pathlib import Path
 
 import pytest
 
+from cobra_lit.data import DATA_ENV, shared_data_dir
 from cobra_lit.metrics import caption_stats, corpus_metrics, tokenize_captions
 
-DATA = Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
-COCO = DATA / 'coco'
-ANN = COCO / 'annotations' / 'captions_val2017_images.json'
-EXTRA = COCO / 'annotations' / 'captions_val2017_extra.json'
-pytestmark = pytest.mark.skipif(not COCO.is_dir(), reason='needs ../shared/data')
+ANN = 'coco/annotations/captions_val2017_images.json'  # inside the shared data folder
+EXTRA = 'coco/annotations/captions_val2017_extra.json'
+IMAGES = 'coco/images/val2017'
 needs_java = pytest.mark.skipif(shutil.which('java') is None,
                                 reason='needs java: pycocoevalcap\'s PTBTokenizer runs Stanford CoreNLP')
 
 
-def cli(*args, cwd=None):
-    env = {**os.environ, 'HF_HUB_OFFLINE': '1'}
+@pytest.fixture(scope='module')
+def data() -> Path:
+    "The shared data folder (`shared_data_dir`); a test that needs it is skipped, with the reason, when there is none."
+    try: return shared_data_dir()
+    except FileNotFoundError as e: pytest.skip(f'needs the shared data folder: {e}')
+
+
+def cli(*args, cwd=None, data_env=None):
+    "Run the CLI in a subprocess; `COBRA_LIT_DATA` is set only when `data_env` is given."
+    env = {k: v for k, v in os.environ.items() if k != DATA_ENV} | {'HF_HUB_OFFLINE': '1'}
+    if data_env is not None: env[DATA_ENV] = str(data_env)
     return subprocess.run([sys.executable, '-m', 'cobra_lit.benchmark', *map(str, args)], capture_output=True, text=True,
                           env=env, cwd=cwd, timeout=300)
 
 
-def test_help_lists_every_subcommand_and_option():
-    top = cli('--help')
-    assert top.returncode == 0 and all(s in top.stdout for s in ('run', 'score', 'compare'))
-    run = cli('run', '--help').stdout
+def test_help_lists_every_subcommand_and_option(tmp_path):
+    """`--help` works anywhere: outside the checkout, with no shared data folder and no COBRA_LIT_DATA."""
+    top = cli('--help', cwd=tmp_path)
+    assert top.returncode == 0 and all(s in top.stdout for s in ('run', 'score', 'compare')), top.stderr
+    run = cli('run', '--help', cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
     for opt in ('--checkpoint', '--output', '--annotations', '--images', '--limit', '--batch_size', '--decoder',
                 '--scratchpad', '--model.type', '--prompt', '--variant'):
-        assert opt in run, opt
-    assert '--results' in cli('score', '--help').stdout
-    assert '--output' in cli('compare', '--help').stdout
+        assert opt in run.stdout, opt
+    assert f'required unless {DATA_ENV} is set' in ' '.join(run.stdout.split())
+    assert '--results' in cli('score', '--help', cwd=tmp_path).stdout
+    assert '--output' in cli('compare', '--help', cwd=tmp_path).stdout
 
 
-def test_score_then_compare(tmp_path):
+def test_run_inputs_are_explicit(tmp_path, data):
+    """Without COBRA_LIT_DATA `--annotations`/`--images` are required, even in the checkout; with it, its subset."""
+    p = cli('--checkpoint', 'none', '--output', tmp_path / 'r.txt')
+    assert p.returncode == 2 and 'required: --annotations, --images' in p.stderr, p.stderr
+    p = cli('--checkpoint', tmp_path / 'missing.pt', '--output', tmp_path / 'r.txt', data_env=data, cwd=tmp_path)
+    assert p.returncode == 2 and 'checkpoint not found' in p.stderr, p.stderr  # the inputs were found and checked first
+    assert not (tmp_path / 'r.json').exists()
+
+
+def test_score_then_compare(tmp_path, data):
     """score a results file, reword its caption, compare the two Result JSONs."""
-    p = cli('score', '--results', COCO / 'results/clipcap_readme_results.json', '--annotations', ANN,
+    p = cli('score', '--results', data / 'coco/results/clipcap_readme_results.json', '--annotations', data / ANN,
             '--n_boot', 50, '--output', tmp_path / 'clipcap.txt')
     assert p.returncode == 0, p.stderr
     res = json.loads((tmp_path / 'clipcap.json').read_text())
@@ -57,10 +77,11 @@ def test_score_then_compare(tmp_path):
 
 
 @needs_java
-def test_score_java_tokenizer_matches_python(tmp_path):
+def test_score_java_tokenizer_matches_python(tmp_path, data):
     outs = {}
     for tok in ('ptb', 'ptb-java'):
-        p = cli('score', '--results', COCO / 'results/fakecap_results_val2017_subset.json', '--annotations', ANN, EXTRA,
+        p = cli('score', '--results', data / 'coco/results/fakecap_results_val2017_subset.json',
+                '--annotations', data / ANN, data / EXTRA,
                 '--tokenize', tok, '--no-semsim', '--n_boot', 20, '--output', tmp_path / f'{tok}.txt')
         assert p.returncode == 0, p.stderr
         outs[tok] = json.loads((tmp_path / f'{tok}.json').read_text())['metrics']
@@ -68,32 +89,34 @@ def test_score_java_tokenizer_matches_python(tmp_path):
         assert outs['ptb'][k] == pytest.approx(outs['ptb-java'][k], abs=1e-12), k
 
 
-@pytest.mark.parametrize('args,message', [
-    (['--checkpoint', 'none', '--annotations', COCO / 'results/fakecap_results_val2017_subset.json'], 'is this a results file?'),
-    (['--checkpoint', 'none', '--annotations', DATA / 'nope.json'], 'annotation file not found'),
-    (['--checkpoint', 'none', '--images', DATA / 'llava_cot'], 'image file(s) missing'),
-    (['--checkpoint', 'runs/missing/step-1.pt'], 'checkpoint not found'),
-    (['--checkpoint', 'none', '--model.type', 'cobra-huge'], "invalid choice: 'cobra-huge'"),
+@pytest.mark.parametrize('args,message', [  # --annotations / --images: paths inside the shared data folder
+    ({'--annotations': 'coco/results/fakecap_results_val2017_subset.json'}, 'is this a results file?'),
+    ({'--annotations': 'nope.json'}, 'annotation file not found'),
+    ({'--images': 'llava_cot'}, 'image file(s) missing'),
+    ({'--checkpoint': 'runs/missing/step-1.pt'}, 'checkpoint not found'),
+    ({'--model.type': 'cobra-huge'}, "invalid choice: 'cobra-huge'"),
 ])
-def test_run_input_errors_come_first(tmp_path, args, message):
-    p = cli('--output', tmp_path / 'r.txt', *args)
+def test_run_input_errors_come_first(tmp_path, data, args, message):
+    opts = {'--checkpoint': 'none', '--annotations': ANN, '--images': IMAGES} | args
+    for k in ('--annotations', '--images'): opts[k] = data / opts[k]
+    p = cli('--output', tmp_path / 'r.txt', *(a for kv in opts.items() for a in kv))
     assert p.returncode == 2 and message in p.stderr, (p.stdout, p.stderr)
     assert not (tmp_path / 'r.json').exists()
 
 
-def test_score_rejects_unknown_image_ids(tmp_path):
+def test_score_rejects_unknown_image_ids(tmp_path, data):
     (tmp_path / 'res.json').write_text(json.dumps([{'image_id': 1, 'caption': 'a cat'}]))
-    p = cli('score', '--results', tmp_path / 'res.json', '--annotations', ANN)
+    p = cli('score', '--results', tmp_path / 'res.json', '--annotations', data / ANN)
     assert p.returncode == 2 and 'no reference captions' in p.stderr
 
 
-def shared_captions() -> list:
+def shared_captions(data: Path) -> list:
     "Every distinct caption of the shared COCO annotation and results files and of the CLIPScore example."
-    caps = []
+    caps, COCO = [], data / 'coco'
     for f in sorted((COCO / 'annotations').glob('*.json')): caps += [a['caption'] for a in json.loads(f.read_text())['annotations']]
     for f in sorted((COCO / 'results').glob('*results*.json')): caps += [a['caption'] for a in json.loads(f.read_text())]
     for f in ('refs.json', 'good_captions.json', 'bad_captions.json'):
-        for v in json.loads((DATA / 'bleu_oracle/clipscore_example' / f).read_text()).values():
+        for v in json.loads((data / 'bleu_oracle/clipscore_example' / f).read_text()).values():
             caps += v if isinstance(v, list) else [v]
     return list(dict.fromkeys(caps))
 
@@ -105,9 +128,9 @@ HARD = ["Don't stop (now)!", "It's the man's dog's bone.", "He said 'hi' to me."
 
 
 @needs_java
-def test_ptb_tokenize_matches_the_java_tokenizer():
+def test_ptb_tokenize_matches_the_java_tokenizer(data):
     """cobra_lit.metrics' Python PTB tokenisation gives the Java tokenizer's tokens on every shared caption."""
-    caps = shared_captions() + HARD
+    caps = shared_captions(data) + HARD
     assert len(caps) > 1000
     py, jv = (tokenize_captions({i: [c] for i, c in enumerate(caps)}, how) for how in ('ptb', 'ptb-java'))
     assert [(caps[i], py[i], jv[i]) for i in py if py[i] != jv[i]] == []
@@ -115,9 +138,9 @@ def test_ptb_tokenize_matches_the_java_tokenizer():
 
 @needs_java
 @pytest.mark.parametrize('captions', ['good_captions.json', 'bad_captions.json'])
-def test_clipscore_example_with_the_java_tokenizer(captions):
+def test_clipscore_example_with_the_java_tokenizer(captions, data):
     """The CLIPScore example's published BLEU-1..4, ROUGE-L and CIDEr, PTB-tokenised by Java."""
-    ex = DATA / 'bleu_oracle/clipscore_example'
+    ex = data / 'bleu_oracle/clipscore_example'
     published = json.loads((ex / 'expected_scores.json').read_text())[captions]['published']
     m = corpus_metrics(caption_stats(json.loads((ex / captions).read_text()), json.loads((ex / 'refs.json').read_text()),
                                      tokenize='ptb-java', semsim=False))

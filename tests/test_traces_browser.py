@@ -3,7 +3,7 @@
 It loads the page written by `cobra_lit.traces.write_html_viewer` from the real LLaVA-CoT samples plus a malformed
 result file, checks the first sample is shown, that filters, stepping and the side-by-side view change what is shown,
 that text from data stays text, and that the page makes no network request. A screenshot is kept as evidence.
-Skips only when no Chromium is installed (`apt-get install -y chromium`).
+Skips only when no Chromium is installed (`apt-get install -y chromium`) or there is no shared data folder.
 """
 import base64, itertools, json, shutil, subprocess, time, urllib.request
 from pathlib import Path
@@ -19,6 +19,13 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason='chromium not installed
 FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
          '--no-first-run', '--remote-debugging-port=0', '--window-size=1300,1000']
 XSS = '<img src=x onerror="window.__pwned=1"></script><script>window.__pwned=2</script>'
+
+
+@pytest.fixture(scope='module')
+def data() -> Path:
+    "The shared data folder (`shared_data_dir`); a test that needs it is skipped, with the reason, when there is none."
+    try: return shared_data_dir()
+    except FileNotFoundError as e: pytest.skip(f'needs the shared data folder: {e}')
 
 
 class Chromium:
@@ -62,10 +69,8 @@ class Chromium:
 
 
 @pytest.fixture
-def viewer(tmp_path):
+def viewer(tmp_path, data):
     "The HTML viewer of the real LLaVA-CoT samples, a second variant of the same images, and a malformed file."
-    data = shared_data_dir()
-    assert data is not None, 'the shared/data folder beside the repository is needed'
     result = llava_cot_result(load_llava_cot(data/'llava_cot/samples.json'), image_prefix='llava_cot')
     twin = json.loads(json.dumps(result))
     twin['config']['variant'] = 'twin'

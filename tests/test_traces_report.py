@@ -8,6 +8,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+import pytest
 from execnb.shell import CaptureShell
 from fastcore.xtras import working_directory
 from nbdev.frontmatter import FrontmatterProc
@@ -20,6 +21,13 @@ from cobra_lit.metrics import sample_scores, score_captions
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT/'nbs'/'report.ipynb'
+
+
+@pytest.fixture(scope='module')
+def data() -> Path:
+    "The shared data folder (`shared_data_dir`); a test that needs it is skipped, with the reason, when there is none."
+    try: return shared_data_dir()
+    except FileNotFoundError as e: pytest.skip(f'needs the shared data folder: {e}')
 
 
 def run_report(artifacts, monkeypatch) -> str:
@@ -45,8 +53,8 @@ def result(variant, caps, refs, raw=lambda i, c: c):
     return {'config': {'variant': variant}, 'metrics': m, 'samples': samples}
 
 
-def test_report_on_result_artifacts(tmp_path, monkeypatch):
-    coco = shared_data_dir()/'coco'
+def test_report_on_result_artifacts(tmp_path, monkeypatch, data):
+    coco = data/'coco'
     refs = {}
     for f in ('captions_val2017_images.json', 'captions_val2017_extra.json'):
         for a in json.loads((coco/'annotations'/f).read_text())['annotations']: refs.setdefault(a['image_id'], []).append(a['caption'])

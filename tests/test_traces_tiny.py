@@ -5,6 +5,7 @@ Random weights write no sensible stages, so this checks that real decoder output
 flagged and shown rather than crashing anything.
 """
 import json, os, subprocess, sys
+from pathlib import Path
 
 import pytest
 
@@ -12,14 +13,22 @@ from cobra_lit.data import shared_data_dir
 from cobra_lit.traces import load_results, trace_frame, html_viewer
 
 
+@pytest.fixture(scope='module')
+def data() -> Path:
+    "The shared data folder (`shared_data_dir`); a test that needs it is skipped, with the reason, when there is none."
+    try: return shared_data_dir()
+    except FileNotFoundError as e: pytest.skip(f'needs the shared data folder: {e}')
+
+
 @pytest.mark.parametrize('decoder', ['stages', 'scratchpad'])
-def test_tiny_model_traces(decoder, tmp_path):
+def test_tiny_model_traces(decoder, tmp_path, data):
     out = tmp_path/f'tiny_{decoder}.txt'
     env = dict(os.environ, HF_HUB_OFFLINE='1', TOKENIZERS_PARALLELISM='false', OMP_NUM_THREADS='2')
     cmd = [sys.executable, '-m', 'cobra_lit.benchmark', 'run', '--checkpoint', 'none', '--model.type', 'cobra-tiny',
            '--decoder', decoder, '--limit', '2', '--batch_size', '2', '--max_new_tokens', '8', '--stage_max_new_tokens', '8',
            '--scratchpad_max_new_tokens', '8', '--device', 'cpu',
-           '--no-semsim', '--n_boot', '0', '--variant', f'tiny+{decoder}', '--output', str(out)]
+           '--no-semsim', '--n_boot', '0', '--variant', f'tiny+{decoder}', '--output', str(out),
+           '--annotations', str(data/'coco/annotations/captions_val2017_images.json'), '--images', str(data/'coco/images/val2017')]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     traces = load_results(out.with_suffix('.json'))
@@ -34,6 +43,6 @@ def test_tiny_model_traces(decoder, tmp_path):
         assert all(t.scratchpad and (t.stages or 'no stage tags' in t.problems) for t in traces), [t.problems for t in traces]
     df = trace_frame(traces)
     assert len(df) == 2 and df.caption_len.notna().all()
-    page = html_viewer(traces, image_root=shared_data_dir()/'coco/images/val2017')
+    page = html_viewer(traces, image_root=data/'coco/images/val2017')
     data = json.loads(page.split('type="application/json">')[1].split('</script>')[0])
     assert len(data['traces']) == 2 and len(data['images']) == 2
