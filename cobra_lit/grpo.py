@@ -18,6 +18,7 @@ from torch.distributed.fsdp import FSDPModule
 
 from .data import (EOS_ID, IGNORE_INDEX, PAD_ID, check_relative, format_prompt, load_llava_cot,
     load_tokenizer, open_image, parse_stages)
+from .model import ModelConfig  # the type of GRPOConfig.model (the docs render it)
 from .generate import decode_stepper, index_pixel_values, pixel_values_for, prefill, sampling_probs
 from cobra_lit.strategy import (DistEnv, LoraConfig, NonFiniteLossError, apply_fsdp, atomic_write_text,
     peak_memory_mb)

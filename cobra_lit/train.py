@@ -74,7 +74,7 @@ class DemoDatasetConfig(DatasetConfig):
 class LlavaCot100kConfig(DatasetConfig):
     "LLaVA-CoT-100k as downloaded by `cobra-lit-prepare` (`train.jsonl` or `llava_cot_100k.json` + images)."
     dataset_id: str = 'llava-cot-100k'
-    dataset_root: Path = Path('data/llava-cot-100k')
+    dataset_root: Path = Path('data/download/llava-cot-100k')  # where `cobra-lit-prepare --dataset_root data` puts it
     annotation_json: Path = Path('train.jsonl')  # relative to dataset_root (JSONL or JSON array)
     image_dir: Path = Path('.')  # relative to dataset_root; records' `image` paths are relative to it
     group_by_length: bool = True  # batches of similar length (less padding), as Cobra's finetune sampler
