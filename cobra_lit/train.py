@@ -96,7 +96,7 @@ class CocoCaptionsConfig(DatasetConfig):
     dataset_root: Path = Path('data/demo')
     annotations: Path = Path('captions_test.json')  # relative to dataset_root
     image_dir: Path = Path('images')  # relative to dataset_root; `file_name`s are relative to it
-    prompt: str = 'Describe the image in one short sentence.'
+    prompt: str = 'Describe the image in one sentence.'  # the benchmark's caption prompt
     group_by_length: bool = False
     def prepare(self):
         root = Path(self.dataset_root); ann = root/self.annotations
