@@ -339,6 +339,7 @@ class GRPOConfig(TrainConfig):
                                 'cobra_lit.grpo:length_penalty')  # module:function, TRL's signature
     reward_weights: tuple[float, ...] = (0.5, 1.0, 1.0)
     micro_batch_size: int = 32  # completions per forward/backward pass
+    freeze_embeddings: bool = False  # keep the (tied) token embedding / LM head fixed during GRPO
     save_interval: int = 50
     eval_limit: int = 200  # the demo's whole held-out split
     def validate(self) -> 'GRPOConfig':
@@ -362,7 +363,8 @@ def parse_grpo_config(argv: Optional[list[str]] = None) -> GRPOConfig:
 # what a resumed GRPO run must share with the run it continues, besides the trainer's keys
 GRPO_KEYS = ('num_generations', 'prompts_per_step', 'max_steps', 'max_completion_length', 'temperature', 'top_p',
              'learning_rate', 'weight_decay', 'lr_scheduler_type', 'warmup_ratio', 'epsilon', 'num_iterations', 'beta',
-             'loss_type', 'scale_rewards', 'mask_truncated_completions', 'rewards', 'reward_weights')
+             'loss_type', 'scale_rewards', 'mask_truncated_completions', 'rewards', 'reward_weights',
+             'freeze_embeddings')
 
 # %% ../nbs/20c_grpo.ipynb #84108ddf
 @contextlib.contextmanager
@@ -403,6 +405,11 @@ class GRPOTrainer(Trainer):
         p = Path(str(self.cfg.pretrained_checkpoint))
         base = p.parent.parent.name if p.parent.name == 'checkpoints' else p.stem
         return f'{base}+grpo+x{self.cfg.seed}'
+
+    def make_model(self) -> nn.Module:
+        model = build_model(self.cfg)
+        if self.cfg.freeze_embeddings: model.llm_backbone.llm.get_input_embeddings().weight.requires_grad_(False)
+        return model
 
     def load_data(self):
         "Prompt records and their image root; the reward functions, the tokenizer and (beta > 0) the reference."
@@ -492,6 +499,7 @@ def policy_update(self: GRPOTrainer, ro: Rollout, images: list, adv: torch.Tenso
             'kl': sum(s['kl'] for s in stats) / len(stats) if cfg.beta > 0 else None, 'logp_gap': gap}
 
 
+# %% ../nbs/20c_grpo.ipynb
 @patch
 def ref_logps(self: GRPOTrainer, ro: Rollout, rows: list, pv) -> torch.Tensor:
     return completion_logps(self.ref, ro, rows, pv, self.cfg.temperature, self.autocast).float()

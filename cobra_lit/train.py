@@ -419,6 +419,10 @@ class Trainer:
 
     def default_run_id(self) -> str: return default_run_id(self.cfg)
 
+    def make_model(self) -> nn.Module:
+        "The model as this run starts it (`build_model`); a subclass may freeze more of it."
+        return build_model(self.cfg)
+
     def load_data(self):
         "The training samples: a `LlavaCotDataset` of `cfg.dataset`."
         return load_dataset(self.cfg, self.model)
@@ -499,7 +503,7 @@ def build(self: Trainer):
     "Open the run; build the model (restored on resume), data, sharding, optimizer, schedule and trackers."
     cfg, env, hp = self.cfg, self.env, self.hp
     self.open_run()
-    self.model = build_model(cfg)
+    self.model = self.make_model()
     if self.resume_state is not None: restore_weights(self.model, self.latest, self.resume_state)
     self.dataset = self.load_data()
     self.modules = checkpoint_modules(self.model, cfg, warn=env.is_main)
