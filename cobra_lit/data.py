@@ -125,8 +125,8 @@ def _answer_text(msg: str) -> str: return _TAG.sub('', _clean(msg)).strip()
 def _field_problem(i: int, turn) -> str | None:
     "What keeps turn `i` from being a turn with text `from` and `value`, or None."
     if not isinstance(turn, dict): return f'turn {i} is a {type(turn).__name__}, not an object'
-    bad = [f'"{k}" is ' + ('missing' if turn.get(k) is None else f'a {type(turn[k]).__name__}')
-           for k in ('from', 'value') if not isinstance(turn.get(k), str)]
+    what = lambda k: 'missing' if k not in turn else 'null' if turn[k] is None else f'a {type(turn[k]).__name__}'
+    bad = [f'"{k}" is {what(k)}' for k in ('from', 'value') if not isinstance(turn.get(k), str)]
     return f'turn {i}: needs text fields "from" and "value" ({", ".join(bad)})' if bad else None
 
 

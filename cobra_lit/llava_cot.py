@@ -54,8 +54,9 @@ def _warnings(conv: list, has_image: bool) -> list:
     for i in range(1, len(conv), 2):
         v = conv[i]['value']
         if '<image>' in v:
-            found.append(('image_in_answer', f'turn {i} (gpt): <image> in an answer; Cobra removes it, the rest trains'))
-        sp = parse_stages(v)
+            msg = f'turn {i} (gpt): <image> in an answer; Cobra removes it, the rest trains'
+            found.append(('image_in_answer', msg))
+        sp = parse_stages(v.replace('<image>', ''))
         found += [('stages', f'turn {i}: {p}') for p in (sp.problems if sp.stages else ['no LLaVA-CoT stage tags'])]
     return found
 
@@ -308,7 +309,8 @@ def prepare(cfg: PrepareConfig) -> int:
         print(rep.to_text(limit=20)); print(f'report: {j} and {t}')
         if cfg.strict and rep.problems:
             kinds = ', '.join(f'{k} {v}' for k, v in rep.problem_counts.items())
-            _err(f'strict validation failed: {len(rep.problems)} problem(s) in {f}: {kinds} (listed in {t})'); status = 1
+            _err(f'strict validation failed: {len(rep.problems)} problem(s) in {f}: {kinds} (listed in {t})')
+            status = 1
         elif cfg.clean_output and f == files[0]:
             Path(cfg.clean_output).parent.mkdir(parents=True, exist_ok=True)
             Path(cfg.clean_output).write_text(json.dumps(kept))
