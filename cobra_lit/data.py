@@ -18,10 +18,11 @@ import cobra_lit
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'EOS_ID', 'PAD_ID', 'STAGES', 'HUB_TOKENIZER', 'ASSETS_DIR', 'DATA_ENV', 'DEMO_COLOURS', 'DEMO_SHAPES',
            'DEMO_KINDS', 'DEMO_SIZE', 'DEMO_BG', 'shared_data_dir', 'StageParse', 'parse_stages', 'load_tokenizer',
-           'format_prompt', 'role_problem', 'conversation_turns', 'tokenize_conversation', 'DataError',
-           'load_llava_cot', 'UnsafePathError', 'check_relative', 'ImageResolver', 'link_images', 'resize_naive',
-           'to_tensor', 'open_image', 'sample_id', 'LlavaCotDataset', 'PaddedCollator', 'LengthGroupedSampler',
-           'demo_scene', 'demo_captions', 'demo_answer', 'DemoPaths', 'make_demo_dataset']
+           'format_prompt', 'role_problem', 'conversation_problems', 'conversation_turns', 'tokenize_conversation',
+           'DataError', 'load_llava_cot', 'UnsafePathError', 'check_relative', 'ImageResolver', 'link_images',
+           'resize_naive', 'to_tensor', 'open_image', 'sample_id', 'record_problems', 'check_records',
+           'LlavaCotDataset', 'PaddedCollator', 'LengthGroupedSampler', 'demo_scene', 'demo_captions', 'demo_answer',
+           'DemoPaths', 'make_demo_dataset']
 
 # %% ../nbs/00_data.ipynb #88c41c4a
 IGNORE_INDEX = -100  # label of tokens the loss skips (human turns, padding, image patches)
@@ -118,15 +119,44 @@ def role_problem(i: int, role) -> str | None:
     return None if role == want else f'turn {i}: role {role!r}, expected {want!r} (roles must alternate, human first)'
 
 # %% ../nbs/00_data.ipynb #33883a9a
+def _answer_text(msg: str) -> str: return _TAG.sub('', _clean(msg)).strip()
+
+
+def _field_problem(i: int, turn) -> str | None:
+    "What keeps turn `i` from being a turn with text `from` and `value`, or None."
+    if not isinstance(turn, dict): return f'turn {i} is a {type(turn).__name__}, not an object'
+    what = lambda k: 'missing' if k not in turn else 'null' if turn[k] is None else f'a {type(turn[k]).__name__}'
+    bad = [f'"{k}" is {what(k)}' for k in ('from', 'value') if not isinstance(turn.get(k), str)]
+    return f'turn {i}: needs text fields "from" and "value" ({", ".join(bad)})' if bad else None
+
+
+def conversation_problems(conversations, has_image: bool = True) -> list[tuple[str, str]]:
+    "What makes a conversation wrong to train on, as `(category, message)` pairs; `[]` when it is fine."
+    if not isinstance(conversations, list) or not conversations:
+        return [('fields', 'missing or empty field "conversations"')]
+    probs = []
+    for i, turn in enumerate(conversations):
+        if p := _field_problem(i, turn): probs.append(('fields', p)); continue
+        if p := role_problem(i, turn['from']): probs.append(('roles', p))
+        v = turn['value']
+        if i % 2 and not _answer_text(v):
+            probs.append(('empty_answer', f'turn {i} (gpt): empty answer (blank, only <image> or only stage tags): '
+                                          'it would train the model to answer nothing'))
+        elif i % 2 == 0 and not _clean(v) and not (i == 0 and has_image):
+            why = 'no question and no image' if i == 0 else 'Cobra shows the image once, before the first turn'
+            probs.append(('empty_question', f'turn {i} (human): empty question (blank or only <image>; {why}): '
+                                            'the answer after it would be learnt with no question'))
+    if len(conversations) % 2: probs.append(('roles', 'conversation ends with a human turn (no answer)'))
+    return probs
+
+
 def conversation_turns(conversations: Sequence[dict]) -> list[str]:
-    "Render each turn of a LLaVA conversation as Cobra's Zephyr prompt builder does."
+    "Render each turn of a LLaVA conversation as Cobra's Zephyr prompt builder does; refuse one wrong to train on."
+    if probs := conversation_problems(conversations): raise ValueError('; '.join(m for _, m in probs))
     out = []
     for i, turn in enumerate(conversations):
-        role, msg = turn.get('from'), turn.get('value')
-        if problem := role_problem(i, role): raise ValueError(problem)
-        if not isinstance(msg, str): raise ValueError(f'turn {i}: value is {type(msg).__name__}, not text')
-        msg = _clean(msg)
-        if i % 2: out.append(f"{msg or ' '}<|endoftext|>")
+        msg = _clean(turn['value'])
+        if i % 2: out.append(f'{msg}<|endoftext|>')
         else: out.append(format_prompt(msg) if i == 0 else '\n' + format_prompt(msg))
     return out
 
@@ -235,12 +265,36 @@ def sample_id(rec, idx) -> str:
     "A name for a record in messages: its id, else its index."
     return str(rec['id']) if isinstance(rec, dict) and rec.get('id') is not None else f'#{idx}'
 
+# %% ../nbs/00_data.ipynb #b7e1d0a2
+def record_problems(rec) -> list[tuple[str, str]]:
+    "What makes a LLaVA-CoT record wrong to train on, without opening its image, as `(category, message)` pairs."
+    if not isinstance(rec, dict): return [('fields', f'record is a {type(rec).__name__}, not an object')]
+    probs, image = [], rec.get('image')
+    if image is not None and not isinstance(image, str):
+        probs.append(('fields', f'"image" is a {type(image).__name__}, not a path'))
+    elif image:
+        try: check_relative(image)
+        except UnsafePathError as e: probs.append(('unsafe_path', str(e)))
+    return probs + conversation_problems(rec.get('conversations'), has_image=isinstance(image, str) and bool(image))
+
+
+def check_records(records, limit: int = 20) -> None:
+    "Raise `DataError` naming every record (up to `limit`) that is wrong to train on, and what is wrong with it."
+    bad = [f'sample {sample_id(r, i)}: {m}' for i, r in enumerate(records) for _, m in record_problems(r)]
+    if not bad: return
+    more = [f'... and {len(bad) - limit} more'] if len(bad) > limit else []
+    raise DataError(f'{len(bad)} problem(s) in the training records; bad data never trains:\n  ' +
+                    '\n  '.join(bad[:limit] + more) + '\nDrop them with `cobra-lit-prepare --annotations FILE '
+                    '--clean_output CLEAN.json` (its report says why each one goes) and train on CLEAN.json.')
+
+
 # %% ../nbs/00_data.ipynb #79342375
 class LlavaCotDataset(Dataset):
     "LLaVA-CoT records as Cobra training items `{'pixel_values', 'input_ids', 'labels'}`."
     def __init__(self, records, image_root, tokenizer, image_transform: Callable | None = None,
                  max_length: int = 2048):
         self.records, self.tokenizer, self.max_length = list(records), tokenizer, max_length
+        check_records(self.records)
         self.resolver = image_root if isinstance(image_root, ImageResolver) else ImageResolver(image_root)
         self.image_transform = image_transform or to_tensor  # PIL RGB -> Tensor | dict[str, Tensor]
     def __len__(self): return len(self.records)

@@ -14,33 +14,25 @@ from tqdm.auto import tqdm
 
 from .data import (
     DataError, ImageResolver, UnsafePathError, check_relative, link_images, load_llava_cot, load_tokenizer,
-    make_demo_dataset, open_image, parse_stages, role_problem, sample_id, tokenize_conversation)
+    make_demo_dataset, open_image, parse_stages, record_problems, role_problem, sample_id, tokenize_conversation)
 
 # %% auto #0
-__all__ = ['CATEGORIES', 'HUB_DATASET', 'check_record', 'ValidationReport', 'source_of', 'validate_records', 'validate_file',
-           'llava_cot_dir', 'placement_help', 'download_llava_cot', 'join_parts', 'extract_zip', 'assemble_llava_cot',
-           'PrepareConfig', 'prepare', 'main']
+__all__ = ['WARNINGS', 'CATEGORIES', 'HUB_DATASET', 'check_record', 'ValidationReport', 'source_of', 'validate_records',
+           'validate_file', 'llava_cot_dir', 'placement_help', 'download_llava_cot', 'join_parts', 'extract_zip',
+           'assemble_llava_cot', 'PrepareConfig', 'prepare', 'main']
 
 # %% ../nbs/00a_llava_cot.ipynb #f5e0e973
-CATEGORIES = ('json', 'fields', 'roles', 'empty_turn', 'image_marker', 'stages', 'unsafe_path', 'missing_image',
-              'unreadable_image', 'too_long')
+WARNINGS = ('stages', 'image_in_answer', 'image_only_question')  # reported; the record is kept
+CATEGORIES = ('json', 'fields', 'roles', 'empty_answer', 'empty_question', 'image_marker', 'unsafe_path',
+              'missing_image', 'unreadable_image', 'too_long') + WARNINGS
+_TURNS = ('fields', 'roles', 'empty_answer', 'empty_question')  # a conversation that cannot be tokenised
 
 
-def _turn_problems(conv) -> tuple[list, int]:
-    "Problems of the turns of a non-empty conversation, and its number of `<image>` markers."
-    probs, markers = [], 0
-    for i, t in enumerate(conv):
-        if not isinstance(t, dict) or not isinstance(t.get('from'), str) or not isinstance(t.get('value'), str):
-            probs.append(('fields', f'turn {i}: needs text fields "from" and "value"')); continue
-        v = t['value']
-        if p := role_problem(i, t['from']): probs.append(('roles', p))
-        if not v.replace('<image>', '').strip(): probs.append(('empty_turn', f"turn {i} ({t['from']}) is empty"))
-        markers += v.count('<image>')
-        if i % 2:  # an answer
-            if '<image>' in v: probs.append(('image_marker', f'turn {i}: stray <image> in a gpt turn'))
-            probs += [('stages', f'turn {i}: {p}') for p in parse_stages(v).problems]
-    if len(conv) % 2: probs.append(('roles', 'conversation ends with a human turn (no answer)'))
-    return probs, markers
+def _marker_problems(conv: list, has_image: bool) -> list:
+    "`<image>` markers in the questions: Cobra shows one image, so at most one, and only in a record with an image."
+    n = sum(t['value'].count('<image>') for t in conv[::2] if isinstance(t, dict) and isinstance(t.get('value'), str))
+    if n > 1: return [('image_marker', f'{n} <image> markers in the questions (at most one)')]
+    return [('image_marker', 'stray <image> in a sample without an image')] if n and not has_image else []
 
 
 def _image_problems(image: str, resolver: ImageResolver, open_images: bool, rid) -> list:
@@ -54,25 +46,37 @@ def _image_problems(image: str, resolver: ImageResolver, open_images: bool, rid)
     return []
 
 
+def _warnings(conv: list, has_image: bool) -> list:
+    "What is reported of a record that trains correctly: a question of only the image, `<image>` in an answer, stages."
+    found = []
+    if has_image and not conv[0]['value'].replace('<image>', '').strip():
+        found.append(('image_only_question', 'turn 0 (human): no text, the image alone is the question'))
+    for i in range(1, len(conv), 2):
+        v = conv[i]['value']
+        if '<image>' in v:
+            msg = f'turn {i} (gpt): <image> in an answer; Cobra removes it, the rest trains'
+            found.append(('image_in_answer', msg))
+        sp = parse_stages(v.replace('<image>', ''))
+        found += [('stages', f'turn {i}: {p}') for p in (sp.problems if sp.stages else ['no LLaVA-CoT stage tags'])]
+    return found
+
+
 def check_record(rec, resolver: ImageResolver | None = None, tokenizer=None, max_length: int = 2048,
                  open_images: bool = True) -> list[tuple[str, str]]:
-    "The problems of one LLaVA-CoT record as `(category, message)` pairs; empty when it is good."
-    if not isinstance(rec, dict): return [('fields', f'record is a {type(rec).__name__}, not an object')]
-    probs, conv, image = [], rec.get('conversations'), rec.get('image')
-    if rec.get('id') is None: probs.append(('fields', 'missing field "id"'))
-    if image is not None and not isinstance(image, str):
-        probs.append(('fields', f'"image" is a {type(image).__name__}, not a path'))
-    if not (isinstance(conv, list) and conv): probs.append(('fields', 'missing or empty field "conversations"'))
-    else:
-        found, markers = _turn_problems(conv); probs += found
-        if markers > 1: probs.append(('image_marker', f'{markers} <image> markers (at most one)'))
-        elif markers and not image: probs.append(('image_marker', 'stray <image> in a sample without an image'))
-    if isinstance(image, str) and resolver is not None:
+    "What validation finds in one LLaVA-CoT record, as `(category, message)` pairs; kept when all are `WARNINGS`."
+    probs = record_problems(rec)  # what training refuses
+    if not isinstance(rec, dict): return probs
+    conv, image = rec.get('conversations'), rec.get('image')
+    has_image = isinstance(image, str) and bool(image)
+    if rec.get('id') is None: probs.insert(0, ('fields', 'missing field "id"'))
+    if isinstance(conv, list): probs += _marker_problems(conv, has_image)
+    if has_image and resolver is not None and not any(c == 'unsafe_path' for c, _ in probs):
         probs += _image_problems(image, resolver, open_images, rec.get('id'))
-    if tokenizer is not None and not any(c in ('fields', 'roles') for c, _ in probs):
+    if tokenizer is not None and not any(c in _TURNS for c, _ in probs):
         n = len(tokenize_conversation(conv, tokenizer, max_length=sys.maxsize)['input_ids'])
         if n > max_length: probs.append(('too_long', f'{n} text tokens > max length {max_length}'))
-    return probs
+    return probs or _warnings(conv, has_image)
+
 
 # %% ../nbs/00a_llava_cot.ipynb #dbb707a8
 @dataclass
@@ -85,20 +89,25 @@ class ValidationReport:
     problem_counts: dict  # category -> number of problems
     problems: list  # {'id', 'index', 'category', 'problem'}
     text_only: list  # ids of records without an image
+    warning_counts: dict = field(default_factory=dict)  # category in WARNINGS -> number (the records are kept)
+    warnings: list = field(default_factory=list)  # {'id', 'index', 'category', 'problem'} of kept records
     @property
     def n_dropped(self) -> int: return self.n_records - self.n_kept
     def to_text(self, limit: int = 200) -> str:
-        "A readable summary listing up to `limit` problems."
+        "A readable summary listing up to `limit` problems and `limit` warnings."
         by_count = sorted(self.by_source.items(), key=lambda kv: -kv[1])
         lines = [f'LLaVA-CoT validation of {self.source_file or "records"}',
                  f'records: {self.n_records}   kept: {self.n_kept}   dropped: {self.n_dropped}',
                  'by source: ' + ', '.join(f'{k} {v}' for k, v in by_count),
                  'problems: ' + (', '.join(f'{k} {v}' for k, v in self.problem_counts.items()) or 'none')]
+        if self.warnings:
+            lines.append('warnings (records kept): ' + ', '.join(f'{k} {v}' for k, v in self.warning_counts.items()))
         if self.text_only:
             lines.append(f'text-only samples (no image): {len(self.text_only)}: ' + ', '.join(self.text_only[:20]))
-        lines += [f"  {p['id']}: [{p['category']}] {p['problem']}" for p in self.problems[:limit]]
-        if len(self.problems) > limit:
-            lines.append(f'  ... and {len(self.problems) - limit} more (see the JSON report)')
+        for what, rows in [('dropped', self.problems), ('kept', self.warnings)]:
+            if rows and self.warnings: lines.append(f'{what}:')
+            lines += [f"  {p['id']}: [{p['category']}] {p['problem']}" for p in rows[:limit]]
+            if len(rows) > limit: lines.append(f'  ... and {len(rows) - limit} more (see the JSON report)')
         return '\n'.join(lines)
     def save(self, folder, stem: str = 'validation') -> tuple[Path, Path]:
         "Write `stem.json` and `stem.txt` into `folder`."
@@ -120,18 +129,22 @@ def validate_records(records, resolver: ImageResolver | None = None, tokenizer=N
                      strict: bool = False, open_images: bool = True, source_file=None,
                      load_problems=()) -> tuple[list, ValidationReport]:
     "Check every record; return the good ones and a report. Strict mode raises `DataError` listing every problem."
-    kept, problems, sources, text_only = [], list(load_problems), Counter(), []
+    kept, problems, warnings, sources, text_only = [], list(load_problems), [], Counter(), []
     for p in problems: p.setdefault('category', 'json')
     for i, rec in enumerate(tqdm(records, desc='validating', disable=len(records) < 1000)):
         img = rec.get('image') if isinstance(rec, dict) else None
         sources[source_of(img)] += 1
         if isinstance(rec, dict) and not img: text_only.append(sample_id(rec, i))
-        found = check_record(rec, resolver, tokenizer, max_length, open_images)
-        problems += [{'id': sample_id(rec, i), 'index': i, 'category': c, 'problem': m} for c, m in found]
-        if not found: kept.append(rec)
-    counts = dict(Counter(p['category'] for p in problems))
+        found = [{'id': sample_id(rec, i), 'index': i, 'category': c, 'problem': m}
+                 for c, m in check_record(rec, resolver, tokenizer, max_length, open_images)]
+        bad = [p for p in found if p['category'] not in WARNINGS]
+        problems += bad; warnings += [p for p in found if p['category'] in WARNINGS]
+        if not bad: kept.append(rec)
+    counts = Counter(p['category'] for p in problems + warnings)
+    by_cat = lambda cats: {c: counts[c] for c in CATEGORIES if c in counts and c in cats}
     report = ValidationReport(str(source_file) if source_file else None, len(records) + len(load_problems), len(kept),
-                              dict(sources), {c: counts[c] for c in CATEGORIES if c in counts}, problems, text_only)
+                              dict(sources), by_cat(set(CATEGORIES) - set(WARNINGS)), problems, text_only,
+                              by_cat(WARNINGS), warnings)
     if strict and problems:
         raise DataError(f"{report.source_file or 'records'}: {len(problems)} problem(s):\n" +
                         '\n'.join(f"  {p['id']}: [{p['category']}] {p['problem']}" for p in problems))
@@ -295,7 +308,9 @@ def prepare(cfg: PrepareConfig) -> int:
         j, t = rep.save(reports, f'{f.stem}.validation')
         print(rep.to_text(limit=20)); print(f'report: {j} and {t}')
         if cfg.strict and rep.problems:
-            _err(f'strict validation failed: {len(rep.problems)} problem(s) in {f} (listed in {t})'); status = 1
+            kinds = ', '.join(f'{k} {v}' for k, v in rep.problem_counts.items())
+            _err(f'strict validation failed: {len(rep.problems)} problem(s) in {f}: {kinds} (listed in {t})')
+            status = 1
         elif cfg.clean_output and f == files[0]:
             Path(cfg.clean_output).parent.mkdir(parents=True, exist_ok=True)
             Path(cfg.clean_output).write_text(json.dumps(kept))

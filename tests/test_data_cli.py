@@ -67,6 +67,7 @@ def test_demo(tmp_path):
     assert len(coco['images']) == 8 and len(coco['annotations']) >= 24
     rep = json.loads((tmp_path/'data'/'reports'/'demo'/'llava_cot_100k.validation.json').read_text())
     assert (rep['n_records'], rep['n_kept'], rep['by_source']) == (24, 24, {'shapes': 24})
+    assert (rep['problems'], rep['warnings']) == ([], [])  # the demo data validates clean
 
 
 @pytest.fixture
@@ -86,3 +87,51 @@ def test_validate_shared_samples(tmp_path, shared):
     r = run(*args, '--max_length', '150', cwd=tmp_path)
     assert r.returncode == 1 and 'strict validation failed' in r.stderr and 'Traceback' not in r.stderr
 
+
+
+def bad_data_corpus(d: Path) -> Path:
+    "One record of each kind of bad data, and good ones (as in `00a_llava_cot`), with the image `src/ok.png`."
+    from PIL import Image
+    (d/'src').mkdir(parents=True, exist_ok=True); Image.new('RGB', (8, 8), 'red').save(d/'src'/'ok.png')
+    ans = '<SUMMARY>s</SUMMARY>\n\n<CAPTION>c</CAPTION>\n\n<REASONING>r</REASONING>\n\n<CONCLUSION>a</CONCLUSION>'
+    h, g = lambda v: {'from': 'human', 'value': v}, lambda v: {'from': 'gpt', 'value': v}
+    rec = lambda i, *turns, img='src/ok.png': {'id': i, 'image': img, 'conversations': list(turns)}
+    recs = [rec('good', h('Q?'), g(ans)),
+            rec('answer_empty', h('Q?'), g('')), rec('answer_blank', h('Q?'), g(' \n\t')),
+            rec('answer_image', h('Q?'), g('<image>')),
+            rec('answer_tags', h('Q?'), g('<SUMMARY> </SUMMARY><CONCLUSION></CONCLUSION>')),
+            rec('question_blank_text_only', h('  '), g(ans), img=None),
+            rec('question_later_image', h('Q?'), g(ans), h('<image>'), g(ans)),
+            rec('ends_on_human', h('Q?'), g(ans), h('And?')), rec('value_number', h('Q?'), g(42)),
+            rec('path_up', h('Q?'), g(ans), img='../src/ok.png'),
+            rec('image_only_question', h('<image>'), g(ans)), rec('image_in_answer', h('Q?'), g('<image>\n' + ans)),
+            rec('no_stage_tags', h('Q?'), g('A red square.'))]
+    (d/'corpus.json').write_text(json.dumps(recs)); return d/'corpus.json'
+
+
+DROPPED = {'answer_empty': 'empty_answer', 'answer_blank': 'empty_answer', 'answer_image': 'empty_answer',
+           'answer_tags': 'empty_answer', 'question_blank_text_only': 'empty_question',
+           'question_later_image': 'empty_question', 'ends_on_human': 'roles', 'value_number': 'fields',
+           'path_up': 'unsafe_path'}
+KEPT = {'good': None, 'image_only_question': 'image_only_question', 'image_in_answer': 'image_in_answer',
+        'no_stage_tags': 'stages'}
+
+
+def test_validate_bad_data(tmp_path):
+    "Bad training data, as a user validates it: each kind reported with its reason and dropped; strict mode fails."
+    corpus = bad_data_corpus(tmp_path/'corpus')
+    args = ('prepare', '--dataset_root', 'data', '--annotations', str(corpus), '--validate_format')
+    r = run(*args, '--clean_output', 'clean.json', cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    for sid, cat in {**DROPPED, **{k: v for k, v in KEPT.items() if v}}.items():
+        assert f'  {sid}: [{cat}] ' in r.stdout, (sid, cat, r.stdout)
+    assert 'turn 1 (gpt): empty answer (blank, only <image> or only stage tags): it would train the model to answer' \
+           ' nothing' in r.stdout
+    rep = json.loads((tmp_path/'data'/'reports'/'llava-cot-100k'/'corpus.validation.json').read_text())
+    assert (rep['n_records'], rep['n_kept'], rep['n_dropped']) == (13, 4, 9)
+    assert {p['id']: p['category'] for p in rep['problems']} == DROPPED
+    assert {p['id'] for p in rep['warnings']} == {k for k, v in KEPT.items() if v}
+    assert [x['id'] for x in json.loads((tmp_path/'clean.json').read_text())] == list(KEPT)
+    r = run(*args, '--strict', cwd=tmp_path)
+    assert r.returncode == 1 and 'Traceback' not in r.stderr, r.stderr
+    assert 'strict validation failed: 9 problem(s) in ' in r.stderr and 'empty_answer 4' in r.stderr, r.stderr
