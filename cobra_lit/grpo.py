@@ -16,7 +16,7 @@ import torch.nn as nn
 from fastcore.basics import patch
 from torch.distributed.fsdp import FSDPModule
 
-from .data import (EOS_ID, IGNORE_INDEX, PAD_ID, check_relative, format_prompt, load_llava_cot,
+from .data import (EOS_ID, IGNORE_INDEX, PAD_ID, check_records, check_relative, format_prompt, load_llava_cot,
     load_tokenizer, open_image, parse_stages)
 from .model import ModelConfig  # the type of GRPOConfig.model (the docs render it)
 from .generate import decode_stepper, index_pixel_values, pixel_values_for, prefill, sampling_probs
@@ -311,6 +311,7 @@ def prompt_records(dataset: DatasetConfig) -> tuple[list[dict], Path]:
                  'references': refs[im['id']], 'image_id': im['id']}
                 for im in coco['images'] if refs.get(im['id'])], image_root
     recs = load_llava_cot(ann)
+    check_records(recs)  # a malformed record stops the run, naming it, as in supervised training
     return [{**r, 'prompt': r['conversations'][0]['value']} for r in recs if r.get('image')], image_root
 
 # %% ../nbs/20c_grpo.ipynb #3bdda825
