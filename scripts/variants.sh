@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# The four-variant caption benchmark (baseline, baseline+scratchpad, fine-tuned, fine-tuned+scratchpad) of the
-# embedded tiny Cobra, end to end on CPU, and the report artifacts in nbs/artifacts/.
+# The caption benchmark of the embedded tiny Cobra, end to end on CPU, and the report artifacts in nbs/artifacts/:
+# baseline, baseline+scratchpad, finetuned, finetuned+scratchpad, finetuned+grpo, finetuned+grpo+scratchpad
+# (and, on the demo caption split, finetuned+scst).
 #
-#   bash scripts/four_variants.sh [RUN_DIR]
+#   bash scripts/variants.sh [RUN_DIR]
 #
 # RUN_DIR: a finished training run (default: the no-argument `torchrun -m cobra_lit.train` run, trained first if
 # absent). The baseline is cobra-tiny at its initialisation (`--checkpoint none`, same seed as the training run).
+# finetuned+grpo is `torchrun -m cobra_lit.grpo --pretrained_checkpoint RUN_DIR` with its defaults (answer rewards on
+# the demo questions; run first if absent). finetuned+scst is GRPO with the CIDEr-D caption reward (self-critical
+# training) on the demo caption split; it is scored on that same split, so its demo row is not held out.
 # Scored on the 40 real COCO val2017 images of the shared data folder (main table, nbs/artifacts/*.json) and on the
 # demo data's held-out caption split (nbs/artifacts/demo/). Budgets are small so it runs in minutes on 2 cores.
 # The shared data folder is $COBRA_LIT_DATA when set, else shared/data in this folder or one above it
@@ -17,9 +21,20 @@ cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} TOKENIZERS_PARALLELISM=false
 RUN=${1:-runs/demo+cobra-tiny+stage-full-finetune+x7}
 if [ ! -f "$RUN/checkpoints/checkpoint-latest.pt" ]; then torchrun -m cobra_lit.train --run_id "$(basename "$RUN")"; fi
+DEMO=$(python -c "import json,sys; print(json.load(open('$RUN/config.json'))['dataset']['dataset_root'])")
+GRPO=runs/$(basename "$RUN")+grpo+x7
+if [ ! -f "$GRPO/summary.json" ]; then
+  torchrun -m cobra_lit.grpo --pretrained_checkpoint "$RUN" --dataset.dataset_root "$DEMO" --run_id "$(basename "$GRPO")"
+fi
+SCST=runs/$(basename "$RUN")+scst+x7
+if [ ! -f "$SCST/summary.json" ]; then
+  torchrun -m cobra_lit.grpo --pretrained_checkpoint "$RUN" --dataset.type coco-captions --dataset.dataset_root "$DEMO" \
+    --rewards cobra_lit.grpo:caption_reward,cobra_lit.grpo:length_penalty --reward_weights 1,1 --max_steps "${SCST_STEPS:-40}" \
+    --run_id "$(basename "$SCST")"
+fi
 SHARED=$(python -c 'from cobra_lit.data import shared_data_dir; print(shared_data_dir())')
 echo "shared data folder: $SHARED"
-OUTDIR=results/four_variants; mkdir -p "$OUTDIR/coco" "$OUTDIR/demo"
+OUTDIR=results/variants; mkdir -p "$OUTDIR/coco" "$OUTDIR/demo"
 LIMIT=${LIMIT:-40}
 COMMON=(--limit "$LIMIT" --batch_size 8 --max_new_tokens 32 --scratchpad_max_new_tokens 64 --n_boot 200 --no-pretrained_vision --overwrite)
 bench() {  # bench DATASET_NAME ANNOTATIONS IMAGES
@@ -32,17 +47,25 @@ bench() {  # bench DATASET_NAME ANNOTATIONS IMAGES
     --variant finetuned --output "$o/3_finetuned.txt" "${COMMON[@]}"
   python -m cobra_lit.benchmark --checkpoint "$RUN" --annotations "$ann" --images "$img" \
     --scratchpad --variant finetuned+scratchpad --output "$o/4_finetuned+scratchpad.txt" "${COMMON[@]}"
-  python -m cobra_lit.benchmark compare "$o"/[1-4]_*.json --output "$o/compare" --n_boot 200
+  python -m cobra_lit.benchmark --checkpoint "$GRPO" --annotations "$ann" --images "$img" \
+    --variant finetuned+grpo --output "$o/5_finetuned+grpo.txt" "${COMMON[@]}"
+  python -m cobra_lit.benchmark --checkpoint "$GRPO" --annotations "$ann" --images "$img" \
+    --scratchpad --variant finetuned+grpo+scratchpad --output "$o/6_finetuned+grpo+scratchpad.txt" "${COMMON[@]}"
+  python -m cobra_lit.benchmark --checkpoint "$SCST" --annotations "$ann" --images "$img" \
+    --variant finetuned+scst --output "$o/7_finetuned+scst.txt" "${COMMON[@]}"
+  python -m cobra_lit.benchmark compare "$o"/[1-7]_*.json --output "$o/compare" --n_boot 200
 }
 bench coco "$SHARED/coco/annotations/captions_val2017_images.json" "$SHARED/coco/images/val2017"
-DEMO=$(python -c "import json,sys; print(json.load(open('$RUN/config.json'))['dataset']['dataset_root'])")
 bench demo "$DEMO/captions_test.json" "$DEMO/images"
 # artifacts the report page renders
 mkdir -p nbs/artifacts/demo
-cp "$OUTDIR"/coco/[1-4]_*.json nbs/artifacts/
+cp "$OUTDIR"/coco/[1-7]_*.json nbs/artifacts/
 cp "$OUTDIR"/coco/compare/compare.{md,csv,png} nbs/artifacts/
-cp "$OUTDIR"/demo/[1-4]_*.json "$OUTDIR"/demo/compare/compare.{md,csv,png} nbs/artifacts/demo/
+cp "$OUTDIR"/demo/[1-7]_*.json "$OUTDIR"/demo/compare/compare.{md,csv,png} nbs/artifacts/demo/
 cp "$RUN/summary.json" nbs/artifacts/train_demo_summary.json
-python -m cobra_lit.traces nbs/artifacts/[1-4]_*.json --llava-cot "$SHARED/llava_cot/samples.json" \
+mkdir -p nbs/artifacts/grpo
+cp "$GRPO/summary.json" nbs/artifacts/grpo/summary.json; cp "$GRPO/logs/train.jsonl" nbs/artifacts/grpo/train.jsonl
+cp "$SCST/logs/train.jsonl" nbs/artifacts/grpo/scst_train.jsonl
+python -m cobra_lit.traces nbs/artifacts/[1-7]_*.json --llava-cot "$SHARED/llava_cot/samples.json" \
   --image-root "$SHARED/coco/images/val2017" --html nbs/artifacts/traces_viewer.html --limit 40 --thumb 128
 cat "$OUTDIR"/coco/compare/compare.md
