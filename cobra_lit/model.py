@@ -156,7 +156,8 @@ class MambaLLMBackbone(nn.Module):
         missing, unexpected = self.llm.load_state_dict(sd, strict=False)
         missing = [k for k in missing if not (k == 'lm_head.weight' and 'backbone.embeddings.weight' in sd)]
         if missing or unexpected:
-            raise ValueError(f'{path}: not {self.identifier} weights: missing {missing[:3]}, unexpected {unexpected[:3]}')
+            raise ValueError(f'{path}: not {self.identifier} weights: missing {missing[:3]}, '
+                             f'unexpected {unexpected[:3]}')
 
     @property
     def config(self): return self.llm.config
@@ -356,7 +357,7 @@ def released_weight_files(cfg:ModelConfig, vision:bool=True, llm:bool=True) -> t
 
 def build_vlm(model_cfg_or_id,
               pretrained:bool=False,              # released weights where they exist (tiny ids have none); else random
-              pretrained_llm:Optional[bool]=None, # the LLM's own choice (False: a checkpoint supplies it); None: `pretrained`
+              pretrained_llm:Optional[bool]=None, # the LLM's own (False: a checkpoint supplies it); None: `pretrained`
              ) -> CobraVLM:
     "Build the VLM of a `ModelConfig` or registry id, every released file fetched before anything is allocated."
     cfg = model_config(model_cfg_or_id) if isinstance(model_cfg_or_id, str) else model_cfg_or_id

@@ -122,7 +122,7 @@ class ImageTransform:
 
 # %% ../nbs/10a_vision.ipynb #6219459b
 def _create_tower(name, overrides, weights_file=None):
-    "One timm tower: the released weights in `weights_file`, read by timm's own loader (key mapping, resizing), else random."
+    "One timm tower: the released weights in `weights_file` (timm's loader maps and resizes them), else random."
     kw = dict(num_classes=0, **overrides)
     if weights_file is None: return timm.create_model(name, pretrained=False, **kw)
     return timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(weights_file)), **kw)
