@@ -5,10 +5,11 @@
 # %% auto #0
 __all__ = ['LLM_BACKBONES', 'STAGE_MODULES', 'STAGE_OPTIM_FIELDS', 'ALIGN_DEFAULTS', 'FINETUNE_DEFAULTS', 'CHECKPOINT_MODULES',
            'HUB_REPO', 'HUB_SUBFOLDER', 'LinearProjector', 'MLPProjector', 'FusedMLPProjector', 'LDPNetProjector',
-           'build_projector', 'mamba_config', 'MambaLLMBackbone', 'VLM', 'CobraOutput', 'CobraVLM',
-           'stage_optim_fields', 'ModelConfig', 'Cobra3BConfig', 'CobraLDPNet3BConfig', 'CobraTinyConfig',
-           'model_config', 'build_vlm', 'param_counts', 'cobra_state_dict', 'save_cobra_checkpoint',
-           'read_cobra_checkpoint', 'resolve_cobra_checkpoint', 'load_cobra_checkpoint', 'load_cobra']
+           'build_projector', 'mamba_config', 'llm_weights_file', 'read_mamba_weights', 'MambaLLMBackbone', 'VLM',
+           'CobraOutput', 'CobraVLM', 'stage_optim_fields', 'ModelConfig', 'Cobra3BConfig', 'CobraLDPNet3BConfig',
+           'CobraTinyConfig', 'model_config', 'released_weight_files', 'build_vlm', 'param_counts', 'cobra_state_dict',
+           'save_cobra_checkpoint', 'read_cobra_checkpoint', 'hub_checkpoint_source', 'resolve_cobra_checkpoint',
+           'cobra_checkpoint_modules', 'load_cobra_checkpoint', 'load_cobra']
 
 # %% ../nbs/10_model.ipynb #cb78cd36
 import dataclasses, json, math, os, re, warnings
@@ -24,7 +25,8 @@ from transformers import MambaConfig, MambaForCausalLM
 from transformers.utils import ModelOutput
 
 from .data import IGNORE_INDEX, EOS_ID, PAD_ID
-from .vision import VisionBackbone, build_vision_backbone
+from .vision import (VisionBackbone, WeightsUnavailableError, build_vision_backbone, hub_error_reason,
+                              hub_weights_file, vision_weight_files)
 
 # %% ../nbs/10_model.ipynb #73fba5ca
 try:  # optional CUDA kernels; transformers' Mamba picks them up by itself when importable
@@ -116,24 +118,46 @@ def mamba_config(llm_backbone_id:str) -> MambaConfig:
     kw = {k: v for k, v in LLM_BACKBONES[llm_backbone_id].items() if k not in _NOT_CONFIG}
     return MambaConfig(**_MAMBA_COMMON, **kw)
 
+# %% ../nbs/10_model.ipynb #a7c3e1d0
+def llm_weights_file(llm_backbone_id:str) -> Optional[Path]:
+    "The released weights file of a registered LLM through the HF cache (None for ids with none, e.g. `mamba-tiny`)."
+    if llm_backbone_id not in LLM_BACKBONES:
+        raise KeyError(f'unknown LLM backbone {llm_backbone_id!r}; known: {sorted(LLM_BACKBONES)}')
+    hub_id = LLM_BACKBONES[llm_backbone_id]['hub_id']
+    return hub_weights_file(hub_id, 'LLM') if hub_id else None
+
+def read_mamba_weights(path) -> dict:
+    "A Mamba LM state dict in transformers' key names, from a mamba_ssm (`backbone.embedding.`) or transformers file."
+    path = str(path)
+    if path.endswith('.safetensors'):
+        from safetensors.torch import load_file
+        sd = load_file(path)
+    else: sd = torch.load(path, map_location='cpu', weights_only=True, mmap=True)
+    return {k.replace('backbone.embedding.', 'backbone.embeddings.', 1): v for k, v in sd.items()}
+
 class MambaLLMBackbone(nn.Module):
     "Transformers' Mamba causal LM under the attribute `llm`, as Cobra's `llm_backbone` holds it."
-    def __init__(self, llm_backbone_id:str, pretrained:bool=False):
+    def __init__(self, llm_backbone_id:str,
+                 pretrained:bool=False,            # the released weights (an error if they cannot be had); else random
+                 weights_file:Optional[Path]=None, # the released file, already fetched (`llm_weights_file`)
+                ):
         super().__init__()
         self.identifier, cfg = llm_backbone_id, mamba_config(llm_backbone_id)
-        hub_id, self.loaded_pretrained = LLM_BACKBONES[llm_backbone_id]['hub_id'], False
-        if pretrained and hub_id:
-            try:
-                self.llm = MambaForCausalLM.from_pretrained(hub_id, use_mambapy=True)
-                self.loaded_pretrained = True
-            except Exception as e:
-                warnings.warn(f'LLM {hub_id}: pretrained weights unavailable ({type(e).__name__}: {str(e)[:200]}); '
-                              'using RANDOM weights')
-        if not self.loaded_pretrained:
-            self.llm = MambaForCausalLM(cfg)
-            if (a := LLM_BACKBONES[llm_backbone_id].get('ssm_decay_init')):  # A = -a on every channel and state
-                with torch.no_grad():
-                    for l in self.layers: l.mixer.A_log.fill_(math.log(a))
+        if weights_file is None and pretrained: weights_file = llm_weights_file(llm_backbone_id)  # before allocating
+        self.llm, self.loaded_pretrained = MambaForCausalLM(cfg), weights_file is not None
+        if weights_file is not None: self._load(weights_file)
+        elif (a := LLM_BACKBONES[llm_backbone_id].get('ssm_decay_init')):  # A = -a on every channel and state
+            with torch.no_grad():
+                for l in self.layers: l.mixer.A_log.fill_(math.log(a))
+
+    def _load(self, path):
+        "Every weight of the LM from `path` (the LM head may be the tied embedding)."
+        sd = read_mamba_weights(path)
+        missing, unexpected = self.llm.load_state_dict(sd, strict=False)
+        missing = [k for k in missing if not (k == 'lm_head.weight' and 'backbone.embeddings.weight' in sd)]
+        if missing or unexpected:
+            raise ValueError(f'{path}: not {self.identifier} weights: missing {missing[:3]}, '
+                             f'unexpected {unexpected[:3]}')
 
     @property
     def config(self): return self.llm.config
@@ -321,11 +345,25 @@ def model_config(model_id:str) -> ModelConfig:
         known = sorted(ModelConfig.get_known_choices())
         raise KeyError(f'unknown model id {model_id!r}; known: {known}') from None
 
-def build_vlm(model_cfg_or_id, pretrained:bool=False) -> CobraVLM:
-    "Build the VLM of a `ModelConfig` or registry id; random weights unless `pretrained` (and reachable)."
+def released_weight_files(cfg:ModelConfig, vision:bool=True, llm:bool=True) -> tuple:
+    "`(vision files, LLM file)` of the released weights `cfg` names, all fetched first; one error names all missing."
+    files, errors = [{}, None], []
+    for i, (want, fetch) in enumerate([(vision, lambda: vision_weight_files(cfg.vision_backbone_id)),
+                                       (llm, lambda: llm_weights_file(cfg.llm_backbone_id))]):
+        try: files[i] = fetch() if want else files[i]
+        except WeightsUnavailableError as e: errors.append(e)
+    if errors: raise WeightsUnavailableError.combine(errors)
+    return tuple(files)
+
+def build_vlm(model_cfg_or_id,
+              pretrained:bool=False,              # released weights where they exist (tiny ids have none); else random
+              pretrained_llm:Optional[bool]=None, # the LLM's own (False: a checkpoint supplies it); None: `pretrained`
+             ) -> CobraVLM:
+    "Build the VLM of a `ModelConfig` or registry id, every released file fetched before anything is allocated."
     cfg = model_config(model_cfg_or_id) if isinstance(model_cfg_or_id, str) else model_cfg_or_id
-    vision = build_vision_backbone(cfg.vision_backbone_id, pretrained)
-    llm = MambaLLMBackbone(cfg.llm_backbone_id, pretrained)
+    vfiles, lfile = released_weight_files(cfg, pretrained, pretrained if pretrained_llm is None else pretrained_llm)
+    vision = build_vision_backbone(cfg.vision_backbone_id, weight_files=vfiles)
+    llm = MambaLLMBackbone(cfg.llm_backbone_id, weights_file=lfile)
     proj = build_projector(cfg.arch_specifier, vision.embed_dim, llm.embed_dim, vision.num_patches)
     return CobraVLM(vision, proj, llm, cfg)
 
@@ -393,8 +431,29 @@ def read_cobra_checkpoint(path) -> dict:
     return ck['model']
 
 # %% ../nbs/10_model.ipynb #2b748544
+def hub_checkpoint_source(name:str, subfolder:str=HUB_SUBFOLDER) -> Optional[tuple]:
+    """`(repo, subfolder, model id or None, description)` of the hub checkpoint `name` means: a registry id with
+    released weights (`cobra+3b`, `cobra-3b`, `cobra-ldpnet+3b`: `HUB_REPO`, subfolder = its Cobra id) or a hub repo
+    id (`han1997/cobra`, `subfolder`); None for anything else."""
+    if name in ModelConfig.get_known_choices():
+        cfg = model_config(name)
+        if LLM_BACKBONES[cfg.llm_backbone_id]['hub_id'] is None: return None  # a tiny test model: nothing released
+        return HUB_REPO, cfg.model_id, cfg.model_id, f'the released checkpoint {HUB_REPO}/{cfg.model_id}'
+    if re.fullmatch(r'[\w.-]+/[\w.+-]+', name):
+        return name, subfolder, None, f"the hub repo {name}{f' (subfolder {subfolder})' if subfolder else ''}"
+    return None
+
+def _hub_file(name, src, fname) -> Path:
+    "`fname` inside the hub checkpoint `src` names; a failure says what `name` was taken for."
+    from huggingface_hub import hf_hub_download
+    repo, sub, _, what = src
+    try: return Path(hf_hub_download(repo, f'{sub}/{fname}' if sub else fname))
+    except Exception as e:
+        raise FileNotFoundError(f'{name}: not a run folder or file here; tried {what} on the Hugging Face hub '
+                                f'({fname}): {hub_error_reason(e)}') from e
+
 def resolve_cobra_checkpoint(path_or_hub_id, subfolder:str=HUB_SUBFOLDER) -> Path:
-    "A local checkpoint file for a file, a Cobra run folder, or a hub repo id (downloaded once, cached)."
+    "A local checkpoint file for a file, a run folder, a hub repo id or a released model id (downloaded once, cached)."
     p = Path(path_or_hub_id)
     if p.is_file(): return p
     if p.is_dir():
@@ -402,18 +461,22 @@ def resolve_cobra_checkpoint(path_or_hub_id, subfolder:str=HUB_SUBFOLDER) -> Pat
                   'latest-checkpoint.pt']:
             if (p / c).is_file(): return p / c
         raise FileNotFoundError(f'{p}: a run folder needs checkpoints/latest-checkpoint.pt')
-    if not re.fullmatch(r'[\w.-]+/[\w.+-]+', str(path_or_hub_id)):
-        raise FileNotFoundError(f'no checkpoint file or folder at {p}')
-    from huggingface_hub import hf_hub_download
-    fname = f'{subfolder}/checkpoints/latest-checkpoint.pt' if subfolder else 'checkpoints/latest-checkpoint.pt'
-    try: return Path(hf_hub_download(str(path_or_hub_id), fname))
-    except Exception as e:
-        raise FileNotFoundError(f'could not get {fname} from the HF hub repo {path_or_hub_id} (offline? '
-                                f'HF_HUB_OFFLINE={os.environ.get("HF_HUB_OFFLINE")}; not in the local cache): '
-                                f'{type(e).__name__}') from e
+    src = hub_checkpoint_source(str(path_or_hub_id), subfolder)
+    if src is None:
+        raise FileNotFoundError(f'no checkpoint file or run folder at {p} (nor a hub repo id owner/name or a released '
+                                'model id such as cobra+3b)')
+    return _hub_file(str(path_or_hub_id), src, 'checkpoints/latest-checkpoint.pt')
+
+def cobra_checkpoint_modules(path) -> list:
+    "The modules a Cobra checkpoint file holds (e.g. `['projector', 'llm_backbone']`), without reading its tensors."
+    path = Path(path)
+    if path.suffix == '.safetensors':
+        from safetensors import safe_open
+        with safe_open(str(path), 'pt') as f: return list(dict.fromkeys(k.partition('.')[0] for k in f.keys()))
+    return list(read_cobra_checkpoint(path))  # memory-mapped: tensors are not read
 
 def load_cobra_checkpoint(model:CobraVLM,
-                          path_or_hub_id,                 # file (.pt/.safetensors), run folder, or hub repo id
+                          path_or_hub_id,                 # file (.pt/.safetensors), run folder, hub repo, model id
                           strict:bool=True,               # every key of each module in the file must match
                           subfolder:str=HUB_SUBFOLDER,    # run folder inside a hub repo
                          ) -> list:
@@ -440,20 +503,34 @@ def load_cobra_checkpoint(model:CobraVLM,
     return list(ck)
 
 # %% ../nbs/10_model.ipynb #dde0f55f
-def load_cobra(path_or_hub_id, pretrained_vision:bool=True, subfolder:str=HUB_SUBFOLDER) -> CobraVLM:
-    "Build and load a VLM from a Cobra run folder or hub repo (its `config.json` names the model)."
-    p = Path(path_or_hub_id)
-    if p.is_dir(): cfg_path = p / 'config.json'
-    else:
-        from huggingface_hub import hf_hub_download
-        fname = f'{subfolder}/config.json' if subfolder else 'config.json'
-        try: cfg_path = Path(hf_hub_download(str(path_or_hub_id), fname))
-        except Exception as e:
-            raise FileNotFoundError(f'no run folder at {p} and the HF hub is unreachable: {type(e).__name__}') from e
-    if not cfg_path.is_file(): raise FileNotFoundError(f'{cfg_path} missing: not a Cobra run folder')
-    block = json.loads(cfg_path.read_text()).get('model', {})
+def _model_config_file(path) -> ModelConfig:
+    "The `ModelConfig` a run's `config.json` names."
+    block = json.loads(Path(path).read_text()).get('model', {})
     cls = ModelConfig.get_choice_class(block.get('type') or block.get('model_id'))
     fields = {f.name for f in dataclasses.fields(cls)}
-    model = build_vlm(cls(**{k: v for k, v in block.items() if k in fields}), pretrained=pretrained_vision)
-    load_cobra_checkpoint(model, p if p.is_dir() else path_or_hub_id, subfolder=subfolder)
+    return cls(**{k: v for k, v in block.items() if k in fields})
+
+def _run_config(name, ckpt:Path, src=None) -> ModelConfig:
+    "The model of a checkpoint: a released id's own, the hub run's `config.json`, or the one beside the file."
+    if src: return model_config(src[2]) if src[2] else _model_config_file(_hub_file(name, src, 'config.json'))
+    for d in (ckpt.parent, ckpt.parent.parent):  # run/config.json beside run/checkpoints/latest-checkpoint.pt
+        if (d / 'config.json').is_file(): return _model_config_file(d / 'config.json')
+    raise FileNotFoundError(f'{name}: no config.json beside {ckpt} names the model: pass model_id (e.g. cobra+3b)')
+
+def load_cobra(path_or_hub_id,                  # run folder, checkpoint file, hub repo (han1997/cobra), id (cobra+3b)
+               pretrained_vision:bool=True,     # released towers when the checkpoint lacks them (else random)
+               subfolder:str=HUB_SUBFOLDER,     # run folder inside a hub repo
+               model_id:Optional[str]=None,     # the registry id, for a checkpoint file without its config.json
+              ) -> CobraVLM:
+    """Build and load a VLM from what a user types. Modules the checkpoint holds are never downloaded (the 3B LLM
+    comes from the checkpoint); those it lacks come released (the LLM always; the towers with `pretrained_vision`)."""
+    name, p = str(path_or_hub_id), Path(path_or_hub_id)
+    src = None if p.exists() else hub_checkpoint_source(name, subfolder)
+    cfg = model_config(model_id) if model_id else _run_config(name, p, src) if src else None  # before the weights
+    ckpt = resolve_cobra_checkpoint(path_or_hub_id, subfolder)
+    cfg = cfg or _run_config(name, ckpt)
+    held = cobra_checkpoint_modules(ckpt)
+    model = build_vlm(cfg, pretrained=pretrained_vision and 'vision_backbone' not in held,
+                      pretrained_llm='llm_backbone' not in held)
+    load_cobra_checkpoint(model, ckpt)
     return model

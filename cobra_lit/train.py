@@ -125,7 +125,7 @@ class TrainConfig:
     lora: LoraConfig = field(default_factory=LoraConfig)
     stage: str = 'full-finetune'  # align (projector) | finetune (projector + LLM) | full-finetune (+ vision)
     pretrained_checkpoint: Optional[Path] = None  # Cobra-format checkpoint (.pt/.safetensors) loaded before training
-    pretrained_backbones: bool = False  # load the released vision/LLM weights (hub) instead of a random init
+    pretrained_backbones: Optional[bool] = None  # released vision/LLM weights (HF cache); false: random init
     run_id: Optional[str] = None  # default: <dataset>+<model>+stage-<stage>+x<seed>
     run_root_dir: Path = Path('runs')
     seed: int = 7
@@ -359,10 +359,16 @@ def truncate_log(path: Path, step: int):
 
 
 def build_model(cfg: TrainConfig) -> nn.Module:
-    "The VLM as training starts it: seeded init, pretrained checkpoint, frozen for the stage, LoRA."
+    """The VLM as training starts it: seeded init, the released backbones (unless `--pretrained_backbones false`;
+    never one the pretrained checkpoint holds), the checkpoint, frozen for the stage, LoRA."""
+    from cobra_lit.model import cobra_checkpoint_modules, resolve_cobra_checkpoint
     torch.manual_seed(cfg.seed); random.seed(cfg.seed); np.random.seed(cfg.seed)
-    model = build_vlm(cfg.model, pretrained=cfg.pretrained_backbones)
-    if cfg.pretrained_checkpoint: load_cobra_checkpoint(model, cfg.pretrained_checkpoint)
+    ckpt = resolve_cobra_checkpoint(cfg.pretrained_checkpoint) if cfg.pretrained_checkpoint else None
+    held = cobra_checkpoint_modules(ckpt) if ckpt else []
+    released = cfg.pretrained_backbones is not False  # None: released weights where they exist
+    model = build_vlm(cfg.model, pretrained=released and 'vision_backbone' not in held,  # files fetched first
+                      pretrained_llm=released and 'llm_backbone' not in held)
+    if ckpt: load_cobra_checkpoint(model, ckpt)
     model.freeze_for_stage(cfg.stage)
     if cfg.lora.enabled: apply_lora(model, cfg.lora)
     return model
@@ -373,9 +379,10 @@ def checkpoint_modules(model: nn.Module, cfg: TrainConfig, warn: bool = True) ->
     modules = list(model.trainable_module_keys(cfg.stage))
     random_vision = not all(model.vision_backbone.loaded_pretrained.values())
     if random_vision and 'vision_backbone' not in modules: modules.insert(0, 'vision_backbone')
-    if random_vision and warn and VISION_BACKBONES[cfg.model.vision_backbone_id].released:
-        log.warning(f'{cfg.model.vision_backbone_id}: training with RANDOM vision towers (released ones: '
-                    '--pretrained_backbones true); every checkpoint carries them')
+    asked_random = cfg.pretrained_backbones is False and VISION_BACKBONES[cfg.model.vision_backbone_id].released
+    if random_vision and warn and asked_random:
+        log.warning(f'{cfg.model.vision_backbone_id}: training with RANDOM vision towers '
+                    '(--pretrained_backbones false); every checkpoint carries them')
     return modules
 
 
