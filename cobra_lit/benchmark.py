@@ -4,27 +4,30 @@
 
 # %% ../nbs/30_eval.ipynb #75f8be62
 from __future__ import annotations
-import argparse, csv, dataclasses, json, math, os, sys, time, typing
+import argparse, csv, dataclasses, json, math, os, re, signal, sys, time, typing
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from .data import DATA_ENV, check_relative, load_tokenizer, open_image
 from .metrics import (
     METRICS, TOKENIZERS, bootstrap_ci, caption_stats, corpus_metrics, paired_bootstrap, sample_scores, score_captions)
 from .model import (
     ModelConfig, build_vlm, load_cobra, load_cobra_checkpoint, model_config, resolve_cobra_checkpoint)
 from .scratchpad import DECODERS, DecodeConfig, decode_captions
-from .strategy import atomic_write_text
+from .strategy import DistEnv, atomic_write_text, init_distributed
 from .vision import build_vision_backbone
 
 # %% auto #0
 __all__ = ['SAMPLE_FIELDS', 'LABELS', 'DECODE_OPTIONS', 'BenchmarkError', 'CocoCaptions', 'load_coco_annotations',
            'load_coco_results', 'resolve_images', 'ResultSample', 'check_sample', 'write_json', 'attach_scores',
            'format_report', 'score_results', 'load_result', 'compare_rows', 'compare_markdown', 'compare_figure',
-           'compare_results', 'checkpoint_file', 'load_model', 'decode_config', 'output_paths', 'run_config', 'resume',
-           'caption_batches', 'decoded_sample', 'decode_into', 'run_benchmark', 'common_options', 'coco_defaults',
-           'add_run_command', 'add_score_command', 'add_compare_command', 'build_parser', 'main']
+           'compare_results', 'checkpoint_file', 'load_model', 'decode_config', 'output_paths', 'default_variant',
+           'run_config', 'shard_path', 'shard_files', 'read_partial', 'resume', 'caption_batches', 'decoded_sample',
+           'decode_into', 'dist_env', 'shard_batches', 'all_ids', 'gather_samples', 'merge_samples', 'kill_after_save',
+           'run_benchmark', 'write_run', 'common_options', 'coco_defaults', 'add_run_command', 'add_score_command',
+           'add_compare_command', 'build_parser', 'main']
 
 # %% ../nbs/30_eval.ipynb #138a10f6
 class BenchmarkError(ValueError):
@@ -210,12 +213,18 @@ def compare_rows(results:list, names:list, semsim:bool=True, n_boot:int=1000, se
     return rows
 
 # %% ../nbs/30_eval.ipynb #dd9a55dc
+def _num(x, spec:str) -> str:
+    "`format(x, spec)`, except that a value that rounds to 0 is a plain `0.000` (never `-0.000` or `+0.000`)."
+    s = format(x, spec)
+    return format(0.0, spec.replace('+', '')) if float(s) == 0 else s
+
 def compare_markdown(rows:list, names:list) -> str:
     "Two markdown tables: metrics with CIs per variant, and paired differences against the first variant."
     ks = [k for k in METRICS if any(r['metric'] == k for r in rows)]
     get = {(r['variant'], r['metric']): r for r in rows}
-    cell = lambda r: f"{r['value']:.4f} [{r['ci_lo']:.3f}, {r['ci_hi']:.3f}]"
-    diff = lambda r: f"{r['diff_vs_first']:+.4f} [{r['diff_lo']:+.3f}, {r['diff_hi']:+.3f}] p={r['p']:.3f}"
+    cell = lambda r: f"{_num(r['value'], '.4f')} [{_num(r['ci_lo'], '.3f')}, {_num(r['ci_hi'], '.3f')}]"
+    diff = lambda r: (f"{_num(r['diff_vs_first'], '+.4f')} [{_num(r['diff_lo'], '+.3f')}, {_num(r['diff_hi'], '+.3f')}]"
+                      f" p={r['p']:.3f}")
     head = lambda first: [f'| variant | {first} | ' + ' | '.join(ks) + ' |', '|---|---|' + '---|' * len(ks)]
     md = head('n') + [f"| {v} | {get[v, ks[0]]['n']} | " + ' | '.join(cell(get[v, k]) for k in ks) + ' |'
                       for v in names]
@@ -305,23 +314,53 @@ def output_paths(output) -> tuple:
 # %% ../nbs/30_eval.ipynb #c65067b8
 _RESUME_KEYS = ('variant', 'checkpoint', 'model_type', 'decoder', 'annotations', 'images', 'decode')
 
+def default_variant(checkpoint, decoder:str) -> str:
+    "`--variant`'s default `NAME+DECODER`: NAME is the run folder of a file in `<run>/checkpoints/`, else the stem."
+    p = Path(os.path.abspath(str(checkpoint)))
+    name = p.parent.parent.name if p.parent.name == 'checkpoints' and p.parent.parent.name else (
+        p.name if p.is_dir() else p.stem)
+    return f'{name}+{decoder}'
+
 def run_config(args, coco:CocoCaptions, dcfg:DecodeConfig, device:str, dtype:str) -> dict:
     "The Result JSON `config` of a `run`."
-    cfg = {'variant': args.variant or f'{Path(str(args.checkpoint)).stem}+{args.decoder}',
+    cfg = {'variant': args.variant or default_variant(args.checkpoint, args.decoder),
            'checkpoint': str(args.checkpoint), 'model_type': args.model_type, 'decoder': args.decoder,
            'annotations': coco.sources, 'images': str(args.images), 'limit': args.limit, 'batch_size': args.batch_size,
            'device': device, 'dtype': dtype, 'decode': dataclasses.asdict(dcfg)}
     return cfg | {k: v for k, v in cfg['decode'].items() if k not in cfg}
 
-def resume(out_json:Path, cfg:dict, images:dict, overwrite:bool=False) -> tuple:
-    "`(samples of `images` already done, their config)` from the Result JSON of an earlier run with the same config."
-    if overwrite or not out_json.is_file(): return [], {}
-    old = _read_json(out_json, 'previous result')
+# %% ../nbs/30_eval.ipynb #49e3bcec
+def shard_path(out_json, rank:int) -> Path:
+    "The partial-results file of torchrun rank `rank` beside the Result JSON: `<stem>.rank<r>.json`."
+    out_json = Path(out_json)
+    return out_json.with_name(f'{out_json.stem}.rank{rank}.json')
+
+def shard_files(out_json) -> list:
+    "The rank files left beside a Result JSON, by rank."
+    out_json = Path(out_json)
+    pat = re.compile(re.escape(out_json.stem) + r'\.rank(\d+)\.json')
+    found = [(int(m[1]), f) for f in out_json.parent.glob('*.rank*.json') if (m := pat.fullmatch(f.name))]
+    return [f for _, f in sorted(found)]
+
+def read_partial(path, cfg:dict) -> tuple:
+    "`(samples, config)` of a Result JSON or rank file of an earlier run; refuses one with another config."
+    old = _read_json(path, 'previous result')
     old_cfg = old.get('config', {}) if isinstance(old, dict) else {}
     diff = [k for k in _RESUME_KEYS if old_cfg.get(k) != json.loads(json.dumps(cfg[k]))]
-    if diff: raise BenchmarkError(f'{out_json} holds a run with another config ({", ".join(diff)} differ): '
+    if diff: raise BenchmarkError(f'{path} holds a run with another config ({", ".join(diff)} differ): '
                                   'pass --overwrite or choose another --output')
-    return [s for s in old.get('samples', []) if s.get('image_id') in images], old_cfg
+    return [s for s in old.get('samples', []) if isinstance(s, dict)], old_cfg
+
+def resume(out_json:Path, cfg:dict, images:dict, overwrite:bool=False) -> tuple:
+    "`(samples of `images` already done, their config)` from the Result JSON and rank files of an earlier run."
+    if overwrite: return [], {}
+    done, old_cfg = {}, {}
+    for f in [f for f in [Path(out_json)] if f.is_file()] + shard_files(out_json):
+        samples, c = read_partial(f, cfg)
+        old_cfg = old_cfg or c
+        for s in samples:
+            if s.get('image_id') in images: done.setdefault(s['image_id'], s)
+    return list(done.values()), old_cfg
 
 # %% ../nbs/30_eval.ipynb #c10144c4
 def caption_batches(model, images:dict, decoder:str, dcfg:DecodeConfig, decode_fn=decode_captions):
@@ -343,10 +382,11 @@ def decoded_sample(image_id, coco:CocoCaptions, out:dict) -> dict:
 
 # %% ../nbs/30_eval.ipynb #f16b9b85
 def decode_into(samples:list, model, todo:dict, coco:CocoCaptions, decoder:str, dcfg:DecodeConfig, save,
-                save_every:int=16, desc:str|None=None, decode_fn=decode_captions):
+                save_every:int=16, desc:str|None=None, decode_fn=decode_captions, progress:bool=True):
     "Append the samples of the `todo` images (`{image_id: path}`) to `samples`; `save()` as they come."
     from tqdm.auto import tqdm
-    bar = tqdm(total=len(todo) + len(samples), initial=len(samples), unit='img', desc=desc, dynamic_ncols=True)
+    bar = tqdm(total=len(todo) + len(samples), initial=len(samples), unit='img', desc=desc, dynamic_ncols=True,
+               disable=not progress)
     last_save = len(samples)
     try:
         for batch, outs in caption_batches(model, todo, decoder, dcfg, decode_fn):
@@ -358,9 +398,54 @@ def decode_into(samples:list, model, todo:dict, coco:CocoCaptions, decoder:str, 
         raise
     finally: bar.close()
 
+# %% ../nbs/30_eval.ipynb #bda4d86f
+def dist_env(device:str) -> DistEnv:
+    "This process under torchrun (`WORLD_SIZE` > 1: `init_distributed`, gloo on cpu, nccl on cuda), else one process."
+    if int(os.environ.get('WORLD_SIZE', '1')) > 1:
+        return init_distributed('cuda' if device.startswith('cuda') else 'cpu')
+    return DistEnv(device=torch.device(device))
+
+def shard_batches(ids:list, batch_size:int, rank:int=0, world_size:int=1) -> list:
+    "Rank `rank`'s share of `ids`: a contiguous run of whole batches, the very batches one process would decode."
+    batches = [ids[i:i + batch_size] for i in range(0, len(ids), batch_size)]
+    lo, hi = len(batches) * rank // world_size, len(batches) * (rank + 1) // world_size
+    return [k for b in batches[lo:hi] for k in b]
+
+def all_ids(env:DistEnv, ids) -> set:
+    "The union of every rank's `ids`."
+    if not env.distributed: return set(ids)
+    out = [None] * env.world_size
+    dist.all_gather_object(out, list(ids))
+    return set().union(*out)
+
+def gather_samples(env:DistEnv, samples:list) -> list|None:
+    "Every rank's `samples` on rank 0, one list per rank (`[samples]` in one process); None on the other ranks."
+    if not env.distributed: return [samples]
+    out = [None] * env.world_size if env.is_main else None
+    dist.gather_object(samples, out, dst=0)
+    return out
+
+def merge_samples(parts:list, images:dict) -> list:
+    "One sample per image of `images`, in their order, from lists of samples (an image's first sample wins)."
+    seen = {}
+    for s in (s for part in parts for s in part): seen.setdefault(s['image_id'], s)
+    if missing := [k for k in images if k not in seen]:
+        raise RuntimeError(f'{len(missing)} image(s) have no sample, e.g. {missing[:5]}')
+    return [seen[k] for k in images]
+
+def kill_after_save(n_new:int):
+    """Fault injection for tests: with `COBRA_LIT_KILL_AFTER_IMAGES=N` the process SIGKILLs itself after a save that
+    holds N or more images it decoded this session (a crash that loses nothing saved)."""
+    if (n := os.environ.get('COBRA_LIT_KILL_AFTER_IMAGES')) and n_new >= int(n): os.kill(os.getpid(), signal.SIGKILL)
+
 # %% ../nbs/30_eval.ipynb #333c83c6
-def run_benchmark(args, decode_fn=decode_captions) -> dict:
-    "The `run` subcommand: check the inputs, resume, caption the rest, score all; returns the Result JSON dict."
+def _save_partial(cfg:dict, samples:list, path:Path, n_new:int):
+    "Write the samples so far to `path` (`complete: false`), then the fault hook (`n_new`: decoded this session)."
+    write_json({'config': cfg, 'complete': False, 'samples': samples}, path)
+    kill_after_save(n_new)
+
+def run_benchmark(args, decode_fn=decode_captions) -> dict|None:
+    "The `run` subcommand: check, resume, caption the rest (shared by torchrun ranks), score all; rank 0's Result JSON."
     out_txt, out_json = output_paths(args.output)
     coco = load_coco_annotations(*args.annotations)
     images = resolve_images(coco, args.images, args.limit)
@@ -369,28 +454,50 @@ def run_benchmark(args, decode_fn=decode_captions) -> dict:
     dtype = args.dtype or ('bfloat16' if device.startswith('cuda') else 'float32')
     dcfg = decode_config(args)
     cfg = run_config(args, coco, dcfg, device, dtype) | {'checkpoint_file': ckpt and str(ckpt)}
-    samples, old_cfg = resume(out_json, cfg, images, args.overwrite)
-    todo = {k: p for k, p in images.items() if k not in {s['image_id'] for s in samples}}
+    prev, old_cfg = resume(out_json, cfg, images, args.overwrite)
+    for f in shard_files(out_json) if args.overwrite else []: f.unlink(missing_ok=True)
+    env = dist_env(device)
+    todo = [k for k in images if k not in all_ids(env, [s['image_id'] for s in prev])]  # agreed by every rank
+    mine = {k: images[k] for k in shard_batches(todo, args.batch_size, env.rank, env.world_size)}
     cfg |= {k: old_cfg[k] for k in ('model_id', 'vision_pretrained') if k in old_cfg}
-    save = lambda: write_json({'config': cfg, 'complete': False, 'samples': samples}, out_json)
+    part = shard_path(out_json, env.rank) if env.distributed else out_json
+    own = read_partial(part, cfg)[0] if env.distributed and part.is_file() else prev  # what `part` keeps
+    samples = [s for s in own if s.get('image_id') in images]
+    n_kept = len(samples)
+    save = lambda: _save_partial(cfg, samples, part, len(samples) - n_kept)
     t0 = time.perf_counter()
     if todo:
         pretrained = ckpt is not None if args.pretrained_vision is None else args.pretrained_vision
-        model = load_model(args.checkpoint, args.model_type, device, dtype, pretrained)
+        torch.manual_seed(args.seed)  # random weights (`none`, towers without released weights): the same on every rank
+        model = load_model(args.checkpoint, args.model_type, str(env.device) if env.distributed else device, dtype,
+                           pretrained)
         cfg |= {'model_id': model.config.model_id,
                 'vision_pretrained': dict(getattr(model.vision_backbone, 'loaded_pretrained', {}))}
-        decode_into(samples, model, todo, coco, args.decoder, dcfg, save, args.save_every, cfg['variant'], decode_fn)
+        decode_into(samples, model, mine, coco, args.decoder, dcfg, save, args.save_every, cfg['variant'], decode_fn,
+                    progress=env.is_main)
+    save()
+    parts = gather_samples(env, prev + samples[n_kept:])
     secs, n = time.perf_counter() - t0, len(todo)
+    if env.distributed: dist.destroy_process_group()
+    if not env.is_main: return None
     timing = {'decode_s': round(secs, 3), 'images_decoded': n, 'images_per_s': round(n / secs, 4) if n else None,
               'device': torch.cuda.get_device_name() if device.startswith('cuda') else
                         f'cpu ({torch.get_num_threads()} threads)'}
-    save()
+    if env.distributed: timing['world_size'] = env.world_size
+    return write_run(cfg, merge_samples([prev, *parts], images), timing, coco, args)
+
+def write_run(cfg:dict, samples:list, timing:dict, coco:CocoCaptions, args) -> dict:
+    "Score `samples`, write the Result JSON and the text report of `--output`, delete the rank files; the Result."
+    out_txt, out_json = output_paths(args.output)
     metrics, st = score_captions({s['image_id']: s['caption'] for s in samples}, coco.references,
                                  semsim=not args.no_semsim, n_boot=args.n_boot, seed=args.seed)
     result = {'config': cfg, 'metrics': metrics, 'timing': timing, 'complete': True,
               'samples': attach_scores(samples, st)}
     write_json(result, out_json)
-    t = f"decoded {n} image(s) this session in {secs:.1f} s ({timing['images_per_s']} images/s) on {timing['device']}"
+    for f in shard_files(out_json): f.unlink(missing_ok=True)
+    ranks = f" x {timing['world_size']} ranks" if 'world_size' in timing else ''
+    t = (f"decoded {timing['images_decoded']} image(s) this session in {timing['decode_s']:.1f} s "
+         f"({timing['images_per_s']} images/s) on {timing['device']}{ranks}")
     out_txt.write_text(format_report(result, ['', t]))
     return result
 
@@ -398,7 +505,7 @@ def run_benchmark(args, decode_fn=decode_captions) -> dict:
 def common_options(p:argparse.ArgumentParser):
     "The bootstrap and semantic-similarity options every subcommand takes."
     p.add_argument('--n_boot', type=int, default=1000, help='bootstrap resamples for the 95%% CIs (0: none)')
-    p.add_argument('--seed', type=int, default=0, help='bootstrap seed')
+    p.add_argument('--seed', type=int, default=0, help='bootstrap seed (run: also the seed of any random weights)')
     p.add_argument('--no-semsim', dest='no_semsim', action='store_true', help='skip the MiniLM semantic similarity')
 
 def coco_defaults() -> dict:
@@ -413,7 +520,9 @@ def add_run_command(sub):
     dd, dflt = coco_defaults(), " (default: the decoder config's)"
     r = sub.add_parser('run', help='caption COCO images with a checkpoint and score them',
                        description='Caption COCO images with a checkpoint and a decoder; write a text report and a '
-                       'Result JSON (same stem). An interrupted run resumes from the JSON.')
+                       'Result JSON (same stem). An interrupted run resumes from the JSON. Under torchrun '
+                       '(torchrun --nproc-per-node N -m cobra_lit.benchmark run ...) the ranks share the images, '
+                       'each saving <stem>.rankR.json as it goes, and rank 0 writes the files.')
     r.add_argument('--checkpoint', required=True,
                    help='Cobra checkpoint file (.pt/.safetensors), training run folder, hub id, or "none" (random '
                    'init)')
@@ -491,8 +600,8 @@ def main(argv=None) -> int:
                 parser.error('--scratchpad conflicts with --decoder ' + args.decoder)
             args.decoder = 'scratchpad' if args.scratchpad else (args.decoder or 'direct')
             if args.batch_size < 1 or args.save_every < 1: parser.error('--batch_size and --save_every must be >= 1')
-            run_benchmark(args)
-            txt, js = output_paths(args.output); print(txt.read_text()); print(f'wrote {txt} and {js}')
+            if run_benchmark(args) is not None:  # rank 0 (or the one process) wrote the files
+                txt, js = output_paths(args.output); print(txt.read_text()); print(f'wrote {txt} and {js}')
         elif args.command == 'score':
             res = score_results(args.results, args.annotations, args.tokenize, not args.no_semsim, args.n_boot,
                                 args.seed, args.variant)

@@ -15,9 +15,10 @@ from pycocoevalcap.cider.cider import Cider
 from pycocoevalcap.rouge.rouge import Rouge
 
 # %% auto #0
-__all__ = ['PTB_PUNCTUATIONS', 'TOKENIZERS', 'METRICS', 'ptb_tokenize', 'tokenize_captions', 'bleu_stats', 'coco_bleu_from_stats',
-           'nltk_stats', 'nltk_bleu_from_stats', 'load_sentence_encoder', 'semantic_similarity', 'CaptionStats',
-           'caption_stats', 'corpus_metrics', 'bootstrap_ci', 'paired_bootstrap', 'sample_scores', 'score_captions']
+__all__ = ['PTB_PUNCTUATIONS', 'TOKENIZERS', 'METRICS', 'TIE_TOL', 'ptb_tokenize', 'tokenize_captions', 'bleu_stats',
+           'coco_bleu_from_stats', 'nltk_stats', 'nltk_bleu_from_stats', 'load_sentence_encoder', 'semantic_similarity',
+           'CaptionStats', 'caption_stats', 'corpus_metrics', 'bootstrap_ci', 'paired_bootstrap', 'sample_scores',
+           'score_captions']
 
 # %% ../nbs/30b_metrics.ipynb #5a908feb
 PTB_PUNCTUATIONS = ("''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--", "...",
@@ -194,18 +195,21 @@ def bootstrap_ci(stats:CaptionStats, n_boot:int=1000, seed:int=0, level:float=0.
     return {k: [float(np.quantile(v, a)), float(np.quantile(v, 1 - a))] for k, v in boot.items()}
 
 # %% ../nbs/30b_metrics.ipynb #223e1b9c
-def paired_bootstrap(a:CaptionStats, b:CaptionStats, n_boot:int=1000, seed:int=0, level:float=0.95)->dict:
-    "Paired bootstrap of `b - a` per metric over their common images: `{metric: {diff, ci95, p}}`."
+TIE_TOL = 1e-4  # |difference| below this is a tie: above BLEU's smoothing footprint (< 5.6e-5), below 4 decimals
+
+def paired_bootstrap(a:CaptionStats, b:CaptionStats, n_boot:int=1000, seed:int=0, level:float=0.95,
+                     tol:float=TIE_TOL)->dict:
+    "Paired bootstrap of `b - a` per metric over their common images: `{metric: {diff, ci95, p}}`; |d| < `tol` ties."
     ids = [k for k in a.ids if k in set(b.ids)]
     if not ids: raise ValueError('the two runs share no image ids')
     a, b = a.align(ids), b.align(ids)
     idx = np.random.default_rng(seed).integers(0, len(ids), size=(n_boot, len(ids)))
     pa, pb, ba, bb = corpus_metrics(a), corpus_metrics(b), corpus_metrics(a, idx), corpus_metrics(b, idx)
-    q = (1 - level) / 2
+    q, tie = (1 - level) / 2, lambda x: np.where(np.abs(x) < tol, 0.0, x)  # ties count as both <= 0 and >= 0
     out = {}
     for k in pa.keys() & pb.keys():
-        d = bb[k] - ba[k]
-        out[k] = {'diff': pb[k] - pa[k], 'ci95': [float(np.quantile(d, q)), float(np.quantile(d, 1 - q))],
+        d = tie(bb[k] - ba[k])
+        out[k] = {'diff': float(tie(pb[k] - pa[k])), 'ci95': [float(np.quantile(d, q)), float(np.quantile(d, 1 - q))],
                   'p': float(min(1.0, 2 * min((d <= 0).mean(), (d >= 0).mean()))), 'n': len(ids)}
     return {k: out[k] for k in METRICS if k in out}
 
