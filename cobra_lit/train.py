@@ -33,7 +33,7 @@ __all__ = ['STAGES', 'DEMO_RECIPE', 'HPARAMS', 'log', 'FINGERPRINT_KEYS', 'Datas
            'read_resume_state', 'truncate_log', 'build_model', 'checkpoint_modules', 'kill_hook', 'load_dataset',
            'Trainer', 'run_trainer', 'train', 'command', 'main']
 
-# %% ../nbs/20_train.ipynb #a4cc6b34
+# %% ../nbs/20_train.ipynb
 @dataclass
 class DatasetConfig(draccus.ChoiceRegistry):
     "Which training data to read (`--dataset.type`)."
@@ -69,6 +69,7 @@ class DemoDatasetConfig(DatasetConfig):
     def test_file(self) -> Path: return Path(self.dataset_root)/'test.json'
 
 
+# %% ../nbs/20_train.ipynb
 @DatasetConfig.register_subclass('llava-cot-100k')
 @dataclass
 class LlavaCot100kConfig(DatasetConfig):
@@ -106,6 +107,7 @@ class CocoCaptionsConfig(DatasetConfig):
         return ann, root/self.image_dir
 
 
+# %% ../nbs/20_train.ipynb
 STAGES = ('align', 'finetune', 'full-finetune')
 # What the no-argument run changes in cobra-tiny's registry defaults so it learns the demo task in a few CPU minutes
 DEMO_RECIPE = dict(finetune_learning_rate=3e-3, finetune_epochs=3, finetune_per_device_batch_size=8,
@@ -149,6 +151,7 @@ class TrainConfig:
         if self.device not in ('auto', 'cpu', 'cuda'):
             raise ValueError(f'--device {self.device!r}: expected auto, cpu or cuda')
         return self
+
 
 # %% ../nbs/20_train.ipynb #c324d3ee
 _LIST_ARGS = ('--trackers', '--lora.target_modules')
@@ -492,8 +495,8 @@ def evaluate(self: Trainer, when: str = 'after') -> Optional[dict]:
     if not (cfg.eval_demo and isinstance(cfg.dataset, DemoDatasetConfig) and self.env.is_main): return None
     model = self.model
     if when == 'after':
-        model = build_model(dataclasses.replace(cfg, lora=LoraConfig(), pretrained_checkpoint=None))
-        load_cobra_checkpoint(model, self.latest)
+        # the run's own checkpoint as the starting point: nothing it holds is fetched again
+        model = build_model(dataclasses.replace(cfg, lora=LoraConfig(), pretrained_checkpoint=self.latest))
     ev = demo_accuracy(model.to(self.env.device), cfg.dataset, cfg.eval_max_new_tokens, cfg.eval_limit)
     self.summary[f'accuracy_{when}'] = ev['accuracy']
     if when == 'before': atomic_write_text(self.run_dir/'eval_before.json', json.dumps({'accuracy': ev['accuracy']}))
