@@ -299,7 +299,8 @@ def trace_widget(t:Trace|None, image_root=None, thumb:int=320, width:str='100%')
     img = trace_image(t, image_root)
     img = img and thumbnail(img, thumb)
     kids = [W.HTML(f'<h3>{escape(t.variant)} · {escape(t.key)}</h3>'),
-            W.Image(value=img, format='jpeg') if img else W.HTML('<i>(image not available)</i>'),
+            W.Image(value=img, format='jpeg', layout=W.Layout(max_width=f'{thumb}px', object_fit='contain'))
+            if img else W.HTML('<i>(image not available)</i>'),  # at most `thumb` px wide: not blown up
             W.HTML(f'<b>Q:</b> {escape(t.prompt)}')]
     free = [(n, x) for n, x in (('scratchpad', t.scratchpad), ('raw output', t.raw_output)) if x and x != t.caption]
     if secs := list(t.stages.items()) or free[:1]:

@@ -17,8 +17,8 @@ from cobra_lit.data import load_llava_cot, shared_data_dir
 from cobra_lit.traces import llava_cot_result, load_results, traces_from_result, write_html_viewer
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-                  '--disable-component-update', '--disable-sync']
+CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+                  '--disable-background-networking', '--disable-component-update', '--disable-sync']
 XSS = '<img src=x onerror="window.__pwned=1"></script><script>window.__pwned=2</script>'
 
 
@@ -117,9 +117,11 @@ def test_viewer_in_chromium(chromium, viewer, tmp_path):
     page.fill('#f-min', '0.5')
     page.dispatch_event('#f-min', 'change')
     assert js('document.body.dataset.shown') == 'broken/7'
-    page.select_option('#f-score', ''); page.select_option('#f-variant', ''); page.select_option('#f-problem', 'repeated text')
+    for sel, value in (('#f-score', ''), ('#f-variant', ''), ('#f-problem', 'repeated text')):
+        page.select_option(sel, value)
     assert js('document.body.dataset.shown') == 'broken/llava_cot_readme_reasoning'
-    page.select_option('#f-problem', ''); page.select_option('#f-variant', 'llava-cot'); page.select_option('#f-compare', 'twin')
+    for sel, value in (('#f-problem', ''), ('#f-variant', 'llava-cot'), ('#f-compare', 'twin')):
+        page.select_option(sel, value)
     assert js("document.querySelector('#panel-b').hidden") is False
     assert js("document.querySelector('#panel-b h2').textContent") == f'twin · {first.key}'
     assert js("document.querySelector('#panel-b .caption').textContent") == first.caption + ' (twin)'
