@@ -18,9 +18,10 @@ from .metrics import METRICS
 
 # %% auto #0
 __all__ = ['OVERLAP_MIN', 'words', 'repeated_ngrams', 'repeated_runs', 'caption_overlap', 'check_trace', 'Trace', 'problem_kind',
-           'trace_from_sample', 'traces_from_result', 'result_files', 'load_results', 'llava_cot_result', 'trace_frame',
-           'problem_counts', 'metrics_table', 'plot_traces', 'resolve_image', 'thumbnail', 'trace_widget',
-           'TraceViewer', 'viewer_data', 'html_viewer', 'write_html_viewer', 'main']
+           'trace_from_sample', 'recorded_image_root', 'traces_from_result', 'result_files', 'load_results',
+           'llava_cot_result', 'trace_frame', 'problem_counts', 'metrics_table', 'plot_traces', 'resolve_image',
+           'trace_image', 'thumbnail', 'trace_widget', 'TraceViewer', 'viewer_data', 'html_viewer', 'write_html_viewer',
+           'main']
 
 # %% ../nbs/40_traces.ipynb #bf5c6659
 _WORD = re.compile(r'[a-z0-9]+')
@@ -96,6 +97,7 @@ class Trace:
     scores: dict = field(default_factory=dict)
     problems: list = field(default_factory=list)
     repeats: dict = field(default_factory=dict)
+    image_root: str|None = None  # the image folder its Result JSON records (`config['images']`), where found
     @property
     def ok(self) -> bool: return not self.problems
     @property
@@ -135,6 +137,18 @@ def trace_from_sample(sample, variant:str, index:int, source:str='') -> Trace:
     return t
 
 # %% ../nbs/40_traces.ipynb #71274856
+def recorded_image_root(images, source:str='') -> str|None:
+    "The folder a Result JSON's `config['images']` names, found on disk; None when there is none."
+    if not isinstance(images, str) or not images.strip(): return None
+    p = Path(images).expanduser()
+    if p.is_absolute(): return str(p.resolve()) if p.is_dir() else None
+    # a run records `--images` as given, relative to where it ran: the working directory, or the results' folder or
+    # a folder above it (`nbs/artifacts/*.json` record `../shared/data/...`, run from the checkout)
+    d = Path(source).resolve().parent if source else Path.cwd()
+    for base in dict.fromkeys([Path.cwd(), d, *d.parents]):
+        if (base/p).is_dir(): return str((base/p).resolve())
+    return None
+
 def traces_from_result(result, source:str='') -> list[Trace]:
     "Checked traces of one parsed result object; a bad top level gives one flagged `Trace`."
     name = Path(source).stem or 'result'
@@ -144,7 +158,10 @@ def traces_from_result(result, source:str='') -> list[Trace]:
     variant = str(cfg.get('variant') or name)
     samples = result.get('samples')
     if not isinstance(samples, list): return [Trace(variant, -1, source, problems=['bad file: no samples list'])]
-    return [trace_from_sample(s, variant, i, source) for i, s in enumerate(samples)]
+    traces, root = [trace_from_sample(s, variant, i, source) for i, s in enumerate(samples)], None
+    if traces: root = recorded_image_root(cfg.get('images'), source)
+    for t in traces: t.image_root = root
+    return traces
 
 def result_files(*paths) -> list[Path]:
     "Expand files, folders (their `*.json`) and glob patterns into a sorted list of paths."
@@ -257,6 +274,11 @@ def resolve_image(image:str|None, root) -> Path|None:
         if p.is_relative_to(r) and p.is_file(): return p
     return None
 
+def trace_image(t:Trace, image_root=None) -> Path|None:
+    "The image file of `t` inside `image_root` (a folder or a list of them), else inside the folder its run recorded."
+    roots = image_root if isinstance(image_root, (list, tuple)) else [] if image_root is None else [image_root]
+    return resolve_image(t.image, [*roots, *[t.image_root] * bool(t.image_root)])
+
 def thumbnail(path, size:int=256) -> bytes|None:
     "JPEG bytes of the image at `path` downscaled to fit `size` x `size`; None if it is not a readable image."
     from PIL import Image
@@ -271,13 +293,14 @@ def thumbnail(path, size:int=256) -> bytes|None:
 
 # %% ../nbs/40_traces.ipynb #5e402f1d
 def trace_widget(t:Trace|None, image_root=None, thumb:int=320, width:str='100%'):
-    "One trace as an ipywidgets box (None: a note that the variant has no trace of this image)."
+    "One trace as an ipywidgets box (None: a note that the variant has no trace of this image)."  # image: trace_image
     import ipywidgets as W
     if t is None: return W.HTML('<b>no trace of this variant for this image</b>')
-    img = resolve_image(t.image, image_root)
+    img = trace_image(t, image_root)
     img = img and thumbnail(img, thumb)
     kids = [W.HTML(f'<h3>{escape(t.variant)} · {escape(t.key)}</h3>'),
-            W.Image(value=img, format='jpeg') if img else W.HTML('<i>(image not available)</i>'),
+            W.Image(value=img, format='jpeg', layout=W.Layout(max_width=f'{thumb}px', object_fit='contain'))
+            if img else W.HTML('<i>(image not available)</i>'),  # at most `thumb` px wide: not blown up
             W.HTML(f'<b>Q:</b> {escape(t.prompt)}')]
     free = [(n, x) for n, x in (('scratchpad', t.scratchpad), ('raw output', t.raw_output)) if x and x != t.caption]
     if secs := list(t.stages.items()) or free[:1]:
@@ -294,6 +317,7 @@ def trace_widget(t:Trace|None, image_root=None, thumb:int=320, width:str='100%')
 # %% ../nbs/40_traces.ipynb #2dc5c0ef
 class TraceViewer:
     "Browse traces in JupyterLab: filter by variant, score range and problem, step through, compare two variants."
+    # images: in `image_root` (folder or list), else in the folder each trace's Result JSON records
     def __init__(self, traces:list[Trace], image_root=None, score:str='semsim_mean', thumb:int=320):
         import ipywidgets as W
         self.W, self.traces, self.root, self.score, self.thumb, self.pos = W, list(traces), image_root, score, thumb, 0
@@ -315,6 +339,7 @@ class TraceViewer:
         self.next.on_click(lambda _: self.show(self.pos + 1))
         self.widget = W.VBox([W.HBox([self.variant, self.problem, self.scores]),
                               W.HBox([self.prev, self.label, self.next, self.compare]), self.panels])
+        self.widget.add_class('cobra-trace-viewer')  # how a browser test finds it
         self.show(0)
     def matches(self, t:Trace) -> bool:
         "Whether `t` passes the current filters."
@@ -349,10 +374,12 @@ class TraceViewer:
 # %% ../nbs/40_traces.ipynb #70619472
 def viewer_data(traces:list[Trace], image_root=None, thumb:int=256) -> dict:
     "The JSON the static viewer embeds: traces as plain dicts and thumbnails as data URIs keyed by image path."
-    images = {}
-    for im in tqdm(sorted({t.image for t in traces if t.image}), desc='thumbnails', disable=None, leave=False):
-        if (p := resolve_image(im, image_root)) is not None and (jpeg := thumbnail(p, thumb)) is not None:
-            images[im] = 'data:image/jpeg;base64,' + base64.b64encode(jpeg).decode()
+    images, tried = {}, set()  # image path -> data URI: the first trace whose image resolves (`trace_image`) gives it
+    for t in tqdm(traces, desc='thumbnails', disable=None, leave=False):
+        if not t.image or t.image in images or (t.image, t.image_root) in tried: continue
+        tried.add((t.image, t.image_root))
+        if (p := trace_image(t, image_root)) is not None and (jpeg := thumbnail(p, thumb)) is not None:
+            images[t.image] = 'data:image/jpeg;base64,' + base64.b64encode(jpeg).decode()
     rows = [dict(variant=t.variant, key=t.key, image=t.image, prompt=t.prompt, raw_output=t.raw_output,
                  scratchpad=t.scratchpad, caption=t.caption, stages=[[k, v] for k, v in t.stages.items()],
                  references=t.references, scores=t.scores, problems=t.problems,
@@ -390,7 +417,7 @@ def main(argv=None) -> pd.DataFrame:
     ap.add_argument('--llava-cot', help='LLaVA-CoT records (JSON array or JSONL) to include as reference traces')
     ap.add_argument('--image-root', action='append', default=[],
                     help="folder the image paths are relative to (repeat for several; the LLaVA-CoT file's folder is "
-                    "added)")
+                    "added; each Result JSON's images are also looked up in the folder its run recorded)")
     ap.add_argument('--html', help='write the static HTML viewer to this file')
     ap.add_argument('--csv', help='write the per-sample table to this file')
     ap.add_argument('--save-llava-cot', help='write the LLaVA-CoT records converted to a Result JSON to this file')

@@ -6,4 +6,4 @@ bash scripts/setup.sh
 . .venv/bin/activate
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 nbdev_export
-python -m pytest -q tests "$@"
+python -m pytest -q -rs tests "$@"  # -rs: every skip says why
