@@ -249,6 +249,7 @@ def rollout(model, tokenizer, images: list, prompts: list, group_size: int, unif
                    {'prefill_s': t1 - t0, 'decode_s': t2 - t1, 'tokens': int(mask.sum())})
 
 
+# %% ../nbs/20c_grpo.ipynb
 def _decode_sampled(step, logits, uniforms, max_new_tokens, temperature, top_p, eos_token_id, n_vocab):
     "The sampling loop of `rollout`: tokens, their log-probs and the mask of live rows, (N, T) each."
     N, dev = logits.shape[0], logits.device
