@@ -249,7 +249,7 @@ def rollout(model, tokenizer, images: list, prompts: list, group_size: int, unif
                    {'prefill_s': t1 - t0, 'decode_s': t2 - t1, 'tokens': int(mask.sum())})
 
 
-# %% ../nbs/20c_grpo.ipynb
+# %% ../nbs/20c_grpo.ipynb #b5711c24
 def _decode_sampled(step, logits, uniforms, max_new_tokens, temperature, top_p, eos_token_id, n_vocab):
     "The sampling loop of `rollout`: tokens, their log-probs and the mask of live rows, (N, T) each."
     N, dev = logits.shape[0], logits.device
@@ -501,7 +501,7 @@ def policy_update(self: GRPOTrainer, ro: Rollout, images: list, adv: torch.Tenso
             'kl': sum(s['kl'] for s in stats) / len(stats) if cfg.beta > 0 else None, 'logp_gap': gap}
 
 
-# %% ../nbs/20c_grpo.ipynb
+# %% ../nbs/20c_grpo.ipynb #94b3dfae
 @patch
 def ref_logps(self: GRPOTrainer, ro: Rollout, rows: list, pv) -> torch.Tensor:
     return completion_logps(self.ref, ro, rows, pv, self.cfg.temperature, self.autocast).float()

@@ -468,7 +468,7 @@ def resolve_cobra_checkpoint(path_or_hub_id, subfolder:str=HUB_SUBFOLDER) -> Pat
     return _hub_file(str(path_or_hub_id), src, 'checkpoints/latest-checkpoint.pt')
 
 
-# %% ../nbs/10_model.ipynb
+# %% ../nbs/10_model.ipynb #d343d2bf
 def cobra_checkpoint_modules(path) -> list:
     "The modules a Cobra checkpoint file holds (e.g. `['projector', 'llm_backbone']`), without reading its tensors."
     path = Path(path)

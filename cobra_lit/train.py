@@ -33,7 +33,7 @@ __all__ = ['STAGES', 'DEMO_RECIPE', 'HPARAMS', 'log', 'FINGERPRINT_KEYS', 'Datas
            'read_resume_state', 'truncate_log', 'build_model', 'checkpoint_modules', 'kill_hook', 'load_dataset',
            'Trainer', 'run_trainer', 'train', 'command', 'main']
 
-# %% ../nbs/20_train.ipynb
+# %% ../nbs/20_train.ipynb #1281577a
 @dataclass
 class DatasetConfig(draccus.ChoiceRegistry):
     "Which training data to read (`--dataset.type`)."
@@ -69,7 +69,7 @@ class DemoDatasetConfig(DatasetConfig):
     def test_file(self) -> Path: return Path(self.dataset_root)/'test.json'
 
 
-# %% ../nbs/20_train.ipynb
+# %% ../nbs/20_train.ipynb #f6ca0915
 @DatasetConfig.register_subclass('llava-cot-100k')
 @dataclass
 class LlavaCot100kConfig(DatasetConfig):
@@ -107,7 +107,7 @@ class CocoCaptionsConfig(DatasetConfig):
         return ann, root/self.image_dir
 
 
-# %% ../nbs/20_train.ipynb
+# %% ../nbs/20_train.ipynb #bac54def
 STAGES = ('align', 'finetune', 'full-finetune')
 # What the no-argument run changes in cobra-tiny's registry defaults so it learns the demo task in a few CPU minutes
 DEMO_RECIPE = dict(finetune_learning_rate=3e-3, finetune_epochs=3, finetune_per_device_batch_size=8,
