@@ -32,7 +32,7 @@ if [ ! -f "$SCST/summary.json" ]; then
     --rewards cobra_lit.grpo:caption_reward,cobra_lit.grpo:length_penalty --reward_weights 1,1 --max_steps "${SCST_STEPS:-40}" \
     --run_id "$(basename "$SCST")"
 fi
-SHARED=$(python -c 'from cobra_lit.data import shared_data_dir; print(shared_data_dir())')
+SHARED=$(python -c 'import os; from cobra_lit.data import shared_data_dir; print(os.path.relpath(shared_data_dir()))')  # relative: the Result JSONs record it
 echo "shared data folder: $SHARED"
 OUTDIR=results/variants; mkdir -p "$OUTDIR/coco" "$OUTDIR/demo"
 LIMIT=${LIMIT:-40}
