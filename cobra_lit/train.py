@@ -17,7 +17,7 @@ import torch.nn as nn
 from fastcore.basics import patch
 
 from .data import LlavaCotDataset, load_llava_cot, load_tokenizer, make_demo_dataset
-from .model import ModelConfig, build_vlm, load_cobra_checkpoint
+from .model import STAGE_MODULES, STAGE_OPTIM_FIELDS, ModelConfig, build_vlm, load_cobra_checkpoint
 from .vision import VISION_BACKBONES
 from .strategy import (DistEnv, LoraConfig, NonFiniteLossError, apply_fsdp, apply_lora, atomic_torch_save,
                                 atomic_write_text, cobra_model_block, full_state_dict, gather_rng_states, get_logger,
@@ -108,7 +108,7 @@ class CocoCaptionsConfig(DatasetConfig):
 
 
 # %% ../nbs/20_train.ipynb #bac54def
-STAGES = ('align', 'finetune', 'full-finetune')
+STAGES = tuple(STAGE_MODULES)  # align, finetune, full-finetune: the model's stage -> trained modules table
 # What the no-argument run changes in cobra-tiny's registry defaults so it learns the demo task in a few CPU minutes
 DEMO_RECIPE = dict(finetune_learning_rate=3e-3, finetune_epochs=3, finetune_per_device_batch_size=8,
                    finetune_warmup_ratio=0.05)
@@ -188,8 +188,7 @@ def parse_train_config(argv: Optional[list[str]] = None, cls=None, list_args: tu
     return draccus.parse(cls, args=_normalise_argv(argv, cls, list_args)).validate()
 
 # %% ../nbs/20_train.ipynb #6a42fa41
-HPARAMS = ('epochs', 'max_steps', 'global_batch_size', 'per_device_batch_size', 'learning_rate', 'weight_decay',
-           'max_grad_norm', 'lr_scheduler_type', 'warmup_ratio', 'train_strategy')
+HPARAMS = tuple(STAGE_OPTIM_FIELDS)  # epochs, max_steps, batch sizes, lr, ...: the model config's per-stage fields
 
 
 def stage_hparams(model_cfg, stage: str) -> dict:
