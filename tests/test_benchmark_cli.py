@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cobra_lit.data import DATA_ENV, shared_data_dir
+from cobra_lit.data import DATA_ENV
 from cobra_lit.metrics import caption_stats, corpus_metrics, tokenize_captions
 
 ANN = 'coco/annotations/captions_val2017_images.json'  # inside the shared data folder
@@ -16,13 +16,6 @@ EXTRA = 'coco/annotations/captions_val2017_extra.json'
 IMAGES = 'coco/images/val2017'
 needs_java = pytest.mark.skipif(shutil.which('java') is None,
                                 reason='needs java: pycocoevalcap\'s PTBTokenizer runs Stanford CoreNLP')
-
-
-@pytest.fixture(scope='module')
-def data() -> Path:
-    "The shared data folder (`shared_data_dir`); a test that needs it is skipped, with the reason, when there is none."
-    try: return shared_data_dir()
-    except FileNotFoundError as e: pytest.skip(f'needs the shared data folder: {e}')
 
 
 def cli(*args, cwd=None, data_env=None):

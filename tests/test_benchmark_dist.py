@@ -3,22 +3,13 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from cobra_lit.data import shared_data_dir
 
 # 5 images in batches of 2: rank 0 decodes [0, 1], rank 1 [2, 3] and [4], the batches one process decodes
 FAST = ['--checkpoint', 'none', '--model.type', 'cobra-tiny', '--limit', 5, '--batch_size', 2, '--max_new_tokens', 4,
         '--n_boot', 20, '--no-semsim', '--save_every', 1]
-
-
-@pytest.fixture(scope='module')
-def data() -> Path:
-    "The shared data folder (`shared_data_dir`); a test that needs it is skipped, with the reason, when there is none."
-    try: return shared_data_dir()
-    except FileNotFoundError as e: pytest.skip(f'needs the shared data folder: {e}')
 
 
 def bench(data, out, *args, nproc=1, env=None):

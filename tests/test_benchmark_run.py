@@ -3,20 +3,10 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-import pytest
 
-from cobra_lit.data import shared_data_dir
 
 FAST = ['--limit', 2, '--batch_size', 2, '--max_new_tokens', 4, '--n_boot', 20, '--no-semsim']
-
-
-@pytest.fixture(scope='module')
-def data() -> Path:
-    "The shared data folder (`shared_data_dir`); a test that needs it is skipped, with the reason, when there is none."
-    try: return shared_data_dir()
-    except FileNotFoundError as e: pytest.skip(f'needs the shared data folder: {e}')
 
 
 def cli(data, *args):

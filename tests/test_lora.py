@@ -4,22 +4,13 @@ W + (alpha/r) B A of its resume state, and a SIGKILL + resume of the sharded run
 import subprocess, sys
 from pathlib import Path
 
-import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_train_cli import ENV, TORCHRUN, TRAIN, args, assert_same_training, log_rows, run, weights  # noqa: E402
+from test_train_cli import (ENV, TORCHRUN, TRAIN, args, assert_same_training, log_rows, run,  # noqa: E402
+                            weights, work)  # work: the demo dataset fixture, one per module
 
 LORA = ['--stage', 'finetune', '--lora.enabled', 'true', '--lora.r', '4', '--lora.alpha', '8']
-
-
-@pytest.fixture(scope='module')
-def work(tmp_path_factory):
-    "A folder with the demo dataset (made once) and room for runs."
-    d = tmp_path_factory.mktemp('lora')
-    from cobra_lit.train import DemoDatasetConfig
-    DemoDatasetConfig(dataset_root=d/'demo', n_train=24, n_test=4).prepare()
-    return d
 
 
 def latest(run_dir): return torch.load(run_dir/'checkpoints'/'checkpoint-latest.pt', map_location='cpu', weights_only=True)

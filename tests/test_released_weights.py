@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 from cobra_lit import model as M, vision as V
 from cobra_lit.model import LLM_BACKBONES, build_vlm, load_cobra, save_cobra_checkpoint
 from cobra_lit.train import build_model, checkpoint_modules, parse_train_config
-from cobra_lit.vision import DINO_L, SIGLIP_384, VISION_BACKBONES, VisionBackboneSpec
+from cobra_lit.vision import DINO_L, VISION_BACKBONES, VisionBackboneSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 DINO_REPO, SIGLIP_REPO, LLM_REPO = f'timm/{DINO_L}', 'timm/vit_so400m_patch14_siglip_384.webli', 'xiuyul/mamba-2.8b-zephyr'

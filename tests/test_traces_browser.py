@@ -8,44 +8,16 @@ no `--image-root`, and checks its images are real (the folder each Result JSON r
 Skips, saying why, when Chromium (`apt-get install -y chromium`) or Playwright (`pip install playwright`) is missing
 or there is no shared data folder; with `COBRA_LIT_REQUIRE_BROWSER=1` (CI) a missing browser fails instead.
 """
-import json, os, shutil, subprocess, sys
+import json, os, subprocess, sys
 from pathlib import Path
 
 import pytest
 
-from cobra_lit.data import load_llava_cot, shared_data_dir
+from cobra_lit.data import load_llava_cot
 from cobra_lit.traces import llava_cot_result, load_results, traces_from_result, write_html_viewer
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-                  '--disable-background-networking', '--disable-component-update', '--disable-sync']
 XSS = '<img src=x onerror="window.__pwned=1"></script><script>window.__pwned=2</script>'
-
-
-def missing(reason: str):
-    "Skip, saying why; fail instead where the browser is required (`COBRA_LIT_REQUIRE_BROWSER=1`, set by CI)."
-    if os.environ.get('COBRA_LIT_REQUIRE_BROWSER') == '1': pytest.fail(f'{reason} (COBRA_LIT_REQUIRE_BROWSER=1)')
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope='module')
-def chromium():
-    "Debian's headless Chromium launched by Playwright (its own browser download is out of reach)."
-    exe = next(filter(None, [shutil.which('chromium'), shutil.which('chromium-browser')]), '/usr/bin/chromium')
-    if not os.access(exe, os.X_OK): missing('chromium not installed (apt-get install -y chromium)')
-    try: from playwright.sync_api import sync_playwright
-    except ImportError: missing('playwright not installed (pip install playwright, pinned in requirements-lock.txt)')
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope='module')
-def data() -> Path:
-    "The shared data folder (`shared_data_dir`); a test that needs it is skipped, with the reason, when there is none."
-    try: return shared_data_dir()
-    except FileNotFoundError as e: pytest.skip(f'needs the shared data folder: {e}')
 
 
 @pytest.fixture

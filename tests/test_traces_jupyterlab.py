@@ -22,32 +22,11 @@ from cobra_lit.data import shared_data_dir
 from cobra_lit.traces import load_results
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-                  '--disable-background-networking', '--disable-component-update', '--disable-sync']
 RESULTS = 'artifacts/[0-9]_*.json'  # what the notebook's viewer browses (relative to nbs/)
 SETTINGS = {  # JupyterLab user settings: render every cell (no windowing), no news or update checks
     '@jupyterlab/notebook-extension/tracker.jupyterlab-settings': {'windowingMode': 'none'},
     '@jupyterlab/apputils-extension/notification.jupyterlab-settings': {'fetchNews': 'false', 'checkForUpdates': False},
 }
-
-
-def missing(reason: str):
-    "Skip, saying why; fail instead where the browser is required (`COBRA_LIT_REQUIRE_BROWSER=1`, set by CI)."
-    if os.environ.get('COBRA_LIT_REQUIRE_BROWSER') == '1': pytest.fail(f'{reason} (COBRA_LIT_REQUIRE_BROWSER=1)')
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope='module')
-def chromium():
-    "Debian's headless Chromium launched by Playwright (its own browser download is out of reach)."
-    exe = next(filter(None, [shutil.which('chromium'), shutil.which('chromium-browser')]), '/usr/bin/chromium')
-    if not os.access(exe, os.X_OK): missing('chromium not installed (apt-get install -y chromium)')
-    try: from playwright.sync_api import expect, sync_playwright
-    except ImportError: missing('playwright not installed (pip install playwright, pinned in requirements-lock.txt)')
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
 
 
 def free_port() -> int:

@@ -8,7 +8,6 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-import pytest
 from execnb.shell import CaptureShell
 from fastcore.xtras import working_directory
 from nbdev.frontmatter import FrontmatterProc
@@ -16,18 +15,10 @@ from nbdev.process import NBProcessor
 from PIL import Image
 
 from cobra_lit.benchmark import ResultSample
-from cobra_lit.data import shared_data_dir
 from cobra_lit.metrics import sample_scores, score_captions
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT/'nbs'/'report.ipynb'
-
-
-@pytest.fixture(scope='module')
-def data() -> Path:
-    "The shared data folder (`shared_data_dir`); a test that needs it is skipped, with the reason, when there is none."
-    try: return shared_data_dir()
-    except FileNotFoundError as e: pytest.skip(f'needs the shared data folder: {e}')
 
 
 def run_report(artifacts, monkeypatch) -> str:

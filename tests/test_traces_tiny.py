@@ -5,19 +5,10 @@ Random weights write no sensible stages, so this checks that real decoder output
 flagged and shown rather than crashing anything.
 """
 import json, os, subprocess, sys
-from pathlib import Path
 
 import pytest
 
-from cobra_lit.data import shared_data_dir
 from cobra_lit.traces import load_results, trace_frame, html_viewer
-
-
-@pytest.fixture(scope='module')
-def data() -> Path:
-    "The shared data folder (`shared_data_dir`); a test that needs it is skipped, with the reason, when there is none."
-    try: return shared_data_dir()
-    except FileNotFoundError as e: pytest.skip(f'needs the shared data folder: {e}')
 
 
 @pytest.mark.parametrize('decoder', ['stages', 'scratchpad'])

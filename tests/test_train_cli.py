@@ -1,7 +1,7 @@
 """The trainer's command line end to end, on CPU with the real tiny model: 2 gloo ranks with FSDP2 against one
 process, SIGKILL + resume against an uninterrupted run, and two single-process "nodes" meeting through a c10d
 rendezvous on localhost. Each case runs a few optimizer steps of `cobra-tiny` on a small demo dataset."""
-import json, os, signal, socket, subprocess, sys, time
+import json, os, signal, socket, subprocess, sys
 from pathlib import Path
 
 import pytest
