@@ -4,7 +4,7 @@
 
 # %% ../nbs/20c_grpo.ipynb #5691fb8f
 from __future__ import annotations
-import contextlib, dataclasses, importlib, json, math, os, re, sys, time
+import contextlib, dataclasses, importlib, json, math, re, sys, time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -20,8 +20,8 @@ from .data import (EOS_ID, IGNORE_INDEX, PAD_ID, check_records, check_relative, 
     load_tokenizer, open_image, parse_stages)
 from .model import ModelConfig  # the type of GRPOConfig.model (the docs render it)
 from .generate import decode_stepper, index_pixel_values, pixel_values_for, prefill, sampling_probs
-from cobra_lit.strategy import (DistEnv, LoraConfig, NonFiniteLossError, apply_fsdp, atomic_write_text,
-    peak_memory_mb)
+from .strategy import (LoraConfig, all_reduce, apply_fsdp, atomic_write_text,
+    clip_and_step, peak_memory_mb)
 from .train import (FINGERPRINT_KEYS, CocoCaptionsConfig, DatasetConfig, DemoDatasetConfig, TrainConfig,
     Trainer, build_model, command, kill_hook, log, parse_train_config, run_trainer)
 
@@ -473,7 +473,7 @@ def policy_update(self: GRPOTrainer, ro: Rollout, images: list, adv: torch.Tenso
     mask = ro.mask.clone()
     if cfg.mask_truncated_completions: mask[ro.truncated] = 0
     ro = dataclasses.replace(ro, mask=mask)
-    counts = _all_sum(torch.tensor([len(ro.texts), float(mask.sum())], dtype=torch.float64), env)
+    counts = all_reduce(torch.tensor([len(ro.texts), float(mask.sum())], dtype=torch.float64), env)
     pv, has = pixel_values_for(self.model, images, len(images))
     n, mb = len(ro.texts), cfg.micro_batch_size
     chunks = [list(range(i, min(i + mb, n))) for i in range(0, n, mb)]
@@ -495,8 +495,8 @@ def policy_update(self: GRPOTrainer, ro: Rollout, images: list, adv: torch.Tenso
             (loss * env.world_size).backward()  # FSDP averages gradients over ranks; the loss is a global sum
             loss_sum += float(loss); stats.append(st)
             if it == 0 and j == 0: gap = float(((lp.detach().cpu() - ro.logps[rows]) * mask[rows]).abs().max())
-        gn = self.optimizer_step()
-    return {'loss': float(_all_sum(torch.tensor([loss_sum], dtype=torch.float64), env)[0]), 'grad_norm': gn,
+        gn = clip_and_step(self.model, self.optimizer, self.scheduler, self.hp['max_grad_norm'])
+    return {'loss': float(all_reduce(torch.tensor([loss_sum], dtype=torch.float64), env)[0]), 'grad_norm': gn,
             'clip_frac': sum(s['clip_frac'] for s in stats) / len(stats),
             'kl': sum(s['kl'] for s in stats) / len(stats) if cfg.beta > 0 else None, 'logp_gap': gap}
 
@@ -506,22 +506,6 @@ def policy_update(self: GRPOTrainer, ro: Rollout, images: list, adv: torch.Tenso
 def ref_logps(self: GRPOTrainer, ro: Rollout, rows: list, pv) -> torch.Tensor:
     return completion_logps(self.ref, ro, rows, pv, self.cfg.temperature, self.autocast).float()
 
-
-@patch
-def optimizer_step(self: GRPOTrainer) -> float:
-    "Clip, step, schedule, zero; returns the gradient norm (a non-finite one stops the run)."
-    params = [p for p in self.model.parameters() if p.grad is not None]
-    gn = torch.nn.utils.clip_grad_norm_(params, self.hp['max_grad_norm'])
-    gn = float(gn.full_tensor() if hasattr(gn, 'full_tensor') else gn)
-    if not math.isfinite(gn): raise NonFiniteLossError(f'gradient norm is {gn}')
-    self.optimizer.step(); self.scheduler.step(); self.optimizer.zero_grad(set_to_none=True)
-    return gn
-
-
-def _all_sum(t: torch.Tensor, env: DistEnv) -> torch.Tensor:
-    if env.distributed:
-        t = t.to(env.device); dist.all_reduce(t); t = t.cpu()
-    return t
 
 # %% ../nbs/20c_grpo.ipynb #e5899575
 @patch
@@ -536,11 +520,10 @@ def train_step(self: GRPOTrainer, batch: tuple) -> dict:
     t2 = time.perf_counter()
     self.step += 1
     n, L = len(ro.texts), ro.lengths.double()
-    s = _all_sum(torch.cat([torch.tensor([n, total.sum(), (total ** 2).sum(), float((std == 0).sum()), len(std),
+    s = all_reduce(torch.cat([torch.tensor([n, total.sum(), (total ** 2).sum(), float((std == 0).sum()), len(std),
                                           L.sum(), ro.timings['tokens'], sum(acc) if acc else 0.0]),
                             per.sum(0)]).double(), env)
-    mx = torch.tensor([float(L.max())])
-    if env.distributed: dist.all_reduce(mx, op=dist.ReduceOp.MAX)
+    mx = all_reduce(torch.tensor([float(L.max())]), env, dist.ReduceOp.MAX)
     N = s[0]; mean = s[1] / N
     row = {'step': self.step, 'epoch': self.epoch, 'loss': upd['loss'], 'reward_mean': float(mean),
            'reward_std': float(((s[2] / N - mean ** 2).clamp(min=0)) ** 0.5),

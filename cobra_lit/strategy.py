@@ -25,8 +25,8 @@ from .model import cobra_state_dict
 __all__ = ['DistEnv', 'init_distributed', 'get_logger', 'grad_accumulation', 'param_groups', 'make_scheduler', 'token_loss_sum',
            'count_label_tokens', 'ResumeSampler', 'make_loader', 'apply_fsdp', 'full_state_dict', 'optimizer_state',
            'load_optimizer_state', 'rng_state', 'set_rng_state', 'gather_rng_states', 'atomic_torch_save',
-           'atomic_write_text', 'NonFiniteLossError', 'to_device', 'train_step', 'peak_memory_mb', 'cobra_model_block',
-           'LoraConfig', 'LoraWeight', 'apply_lora', 'merge_lora_state_dict']
+           'atomic_write_text', 'NonFiniteLossError', 'to_device', 'all_reduce', 'train_step', 'clip_and_step',
+           'peak_memory_mb', 'cobra_model_block', 'LoraConfig', 'LoraWeight', 'apply_lora', 'merge_lora_state_dict']
 
 # %% ../nbs/20a_strategy.ipynb #b04edb4f
 @dataclass
@@ -228,9 +228,12 @@ def to_device(x, device: torch.device):
     return x.to(device, non_blocking=True) if torch.is_tensor(x) else x
 
 
-def _reduce(t: torch.Tensor, env: DistEnv) -> torch.Tensor:
-    if env.distributed: dist.all_reduce(t)
-    return t
+def all_reduce(t: torch.Tensor, env: DistEnv, op=dist.ReduceOp.SUM) -> torch.Tensor:
+    "`t` reduced over the ranks (sum by default), on `t`'s own device (the collective runs on this rank's)."
+    if not env.distributed: return t
+    r = t.to(env.device)  # nccl reduces CUDA tensors only
+    dist.all_reduce(r, op=op)
+    return r.to(t.device)
 
 
 def train_step(model: nn.Module, micro_batches: list[dict], optimizer, scheduler, env: DistEnv, max_grad_norm: float,
@@ -239,7 +242,7 @@ def train_step(model: nn.Module, micro_batches: list[dict], optimizer, scheduler
     counts = torch.tensor([sum(count_label_tokens(b['labels']) for b in micro_batches),
                            sum(int(b['attention_mask'].sum()) for b in micro_batches)],
                           dtype=torch.float64, device=env.device)
-    total = float(_reduce(counts, env)[0].clamp(min=1))
+    total = float(all_reduce(counts, env)[0].clamp(min=1))
     loss_sum = torch.zeros((), dtype=torch.float64, device=env.device)
     fsdp = hasattr(model, 'set_requires_gradient_sync')
     # CobraVLM can skip the full (B, T, vocab) logits: the loss needs the labelled positions only
@@ -254,15 +257,21 @@ def train_step(model: nn.Module, micro_batches: list[dict], optimizer, scheduler
         s = out.loss * n if n is not None else token_loss_sum(out.logits, b['labels'])
         (s * (env.world_size / total)).backward()
         loss_sum += s.detach().double()
-    loss = float(_reduce(loss_sum, env)) / total
+    loss = float(all_reduce(loss_sum, env)) / total
     if not math.isfinite(loss): raise NonFiniteLossError(f'loss is {loss}')
+    lr = optimizer.param_groups[0]['lr']
+    gn = clip_and_step(model, optimizer, scheduler, max_grad_norm, f' (loss {loss:.4f})')
+    return {'loss': loss, 'grad_norm': gn, 'lr': lr, 'tokens': int(counts[1])}
+
+
+def clip_and_step(model: nn.Module, optimizer, scheduler, max_grad_norm: float, context: str = '') -> float:
+    "Clip the gradients, step the optimizer and the schedule, zero; returns the norm (a non-finite one raises)."
     params = [p for p in model.parameters() if p.grad is not None]
     gn = torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
-    gn = float(gn.full_tensor() if hasattr(gn, 'full_tensor') else gn)
-    if not math.isfinite(gn): raise NonFiniteLossError(f'gradient norm is {gn} (loss {loss:.4f})')
-    lr = optimizer.param_groups[0]['lr']
+    gn = float(gn.full_tensor() if hasattr(gn, 'full_tensor') else gn)  # a DTensor under FSDP2
+    if not math.isfinite(gn): raise NonFiniteLossError(f'gradient norm is {gn}{context}')
     optimizer.step(); scheduler.step(); optimizer.zero_grad(set_to_none=True)
-    return {'loss': loss, 'grad_norm': gn, 'lr': lr, 'tokens': int(counts[1])}
+    return gn
 
 
 def peak_memory_mb(device: torch.device) -> float:
