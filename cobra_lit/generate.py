@@ -304,14 +304,16 @@ def token_logprobs_chunk(model:CobraVLM, state:DecodeState, token_ids, n_vocab:O
     return [lp[i, :len(r)].cpu() for i, r in enumerate(rows)]
 
 # %% ../nbs/10b_generate.ipynb #4555813c
-def sampling_probs(logits:torch.Tensor, temperature:float=1., top_p:float=1.) -> torch.Tensor:
+def sampling_probs(logits:torch.Tensor, temperature:float=1., top_p:float=1., head:int=256) -> torch.Tensor:
     "The distribution (B, V) sampling draws from: softmax at `temperature`, cut to the top-p nucleus (unnormalised)."
     probs = torch.softmax(logits.float() / temperature, -1)
-    if top_p < 1:
-        p, idx = probs.sort(-1, descending=True)
-        p[(p.cumsum(-1) - p) > top_p] = 0  # keep the smallest head whose mass reaches top_p
-        probs = torch.zeros_like(probs).scatter_(-1, idx, p)
-    return probs
+    if top_p >= 1: return probs
+    # the nucleus almost always lies in the top few hundred tokens: sort only those (a full 50k-vocabulary sort per
+    # token made top-p decoding ~4x slower on CPU); a row whose head holds less than top_p falls back to the full sort
+    p, idx = probs.topk(min(head, probs.shape[-1]), -1)
+    if not (p.sum(-1) > top_p).all(): p, idx = probs.sort(-1, descending=True)
+    p[(p.cumsum(-1) - p) > top_p] = 0  # keep the smallest head whose mass reaches top_p
+    return torch.zeros_like(probs).scatter_(-1, idx, p)
 
 def sample_next(logits:torch.Tensor, temperature:float=0., top_p:float=1., generator=None) -> torch.Tensor:
     "Next token per row of `logits` (B, V): argmax, or top-p sampling at `temperature`."

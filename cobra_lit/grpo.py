@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
@@ -29,8 +28,8 @@ from .train import (FINGERPRINT_KEYS, CocoCaptionsConfig, DatasetConfig, DemoDat
 __all__ = ['LOSS_TYPES', 'GRPO_KEYS', 'normalize_answer', 'conclusion_answer', 'format_reward', 'answer_reward', 'caption_reward',
            'length_penalty', 'RewardError', 'load_reward_funcs', 'compute_rewards', 'group_advantages', 'grpo_loss',
            'sample_tokens', 'sample_uniforms', 'Rollout', 'rollout', 'completion_inputs', 'completion_logps',
-           'prompt_records', 'GRPOConfig', 'parse_grpo_config', 'unsharded', 'GRPOTrainer', 'paired_bootstrap_mean',
-           'grpo', 'main']
+           'prompt_records', 'GRPOConfig', 'parse_grpo_config', 'unsharded', 'GRPOTrainer', 'update_chunks', 'grpo',
+           'main']
 
 # %% ../nbs/20c_grpo.ipynb #7287bcfd
 def normalize_answer(text: Optional[str]) -> str:
@@ -150,6 +149,7 @@ def group_advantages(rewards: torch.Tensor, group_size: int, scale: bool = True,
     mean, std = g.mean(1, keepdim=True), g.std(1, keepdim=True) if group_size > 1 else torch.zeros_like(g[:, :1])
     adv = g - mean
     if scale: adv = adv / (std + eps)
+    adv = torch.where(std == 0, 0.0, adv)  # exactly 0 (a float mean of equal values can be off by an ulp)
     return adv.reshape(-1), std[:, 0]
 
 # %% ../nbs/20c_grpo.ipynb #6470a2b6
@@ -465,6 +465,18 @@ def generate_rollout(self: GRPOTrainer, recs: list[dict], pos: list[int]) -> tup
 def autocast_ctx(self: GRPOTrainer):
     return torch.autocast(self.env.device.type, dtype=self.autocast) if self.autocast else contextlib.nullcontext()
 
+# %% ../nbs/20c_grpo.ipynb #e5f6a7b8
+def update_chunks(adv: torch.Tensor, micro_batch_size: int, skip_zero: bool = True, env=None) -> list:
+    """Micro-batches (lists of rollout rows) the policy update runs. Without a KL term a zero-advantage row (its group's
+    rewards all equal) adds nothing to the loss or the gradient, as the counts that normalise the loss stay global, so
+    `skip_zero` leaves it out; every rank of `env` (a `DistEnv`) gets the same number of chunks (FSDP's collectives),
+    some possibly empty."""
+    rows = [i for i, a in enumerate(adv.tolist()) if a != 0 or not skip_zero]
+    k = max(1, math.ceil(len(rows) / micro_batch_size))
+    if env is not None and env.distributed: k = int(all_reduce(torch.tensor([k]), env, dist.ReduceOp.MAX)[0])
+    return [rows[j * micro_batch_size:(j + 1) * micro_batch_size] for j in range(k)]
+
+
 # %% ../nbs/20c_grpo.ipynb #dcae16bd
 @patch
 def policy_update(self: GRPOTrainer, ro: Rollout, images: list, adv: torch.Tensor) -> dict:
@@ -475,8 +487,9 @@ def policy_update(self: GRPOTrainer, ro: Rollout, images: list, adv: torch.Tenso
     ro = dataclasses.replace(ro, mask=mask)
     counts = all_reduce(torch.tensor([len(ro.texts), float(mask.sum())], dtype=torch.float64), env)
     pv, has = pixel_values_for(self.model, images, len(images))
-    n, mb = len(ro.texts), cfg.micro_batch_size
-    chunks = [list(range(i, min(i + mb, n))) for i in range(0, n, mb)]
+    chunks = update_chunks(adv, cfg.micro_batch_size, skip_zero=cfg.beta == 0, env=env)
+    live = [bool(rows) for rows in chunks]  # an empty chunk runs one row weighted by zero (FSDP's collectives)
+    chunks = [rows or [0] for rows in chunks]
     rows_pv = lambda rows: index_pixel_values(pv, torch.tensor(rows) // ro.group_size)
     with torch.no_grad():
         ref = [self.ref_logps(ro, rows, rows_pv(rows)) for rows in chunks] if self.ref is not None else None
@@ -492,13 +505,13 @@ def policy_update(self: GRPOTrainer, ro: Rollout, images: list, adv: torch.Tenso
             loss, st = grpo_loss(lp, (old[j] if old else lp.detach()), adv[rows].to(dev), mask[rows].to(dev),
                                  cfg.epsilon, cfg.beta, ref[j] if ref else None, cfg.loss_type,
                                  cfg.max_completion_length, n_completions=int(counts[0]), n_tokens=float(counts[1]))
-            (loss * env.world_size).backward()  # FSDP averages gradients over ranks; the loss is a global sum
-            loss_sum += float(loss); stats.append(st)
+            (loss * (env.world_size * live[j])).backward()  # FSDP averages over ranks; the loss is a global sum
+            if live[j]: loss_sum += float(loss); stats.append(st)
             if it == 0 and j == 0: gap = float(((lp.detach().cpu() - ro.logps[rows]) * mask[rows]).abs().max())
         gn = clip_and_step(self.model, self.optimizer, self.scheduler, self.hp['max_grad_norm'])
     return {'loss': float(all_reduce(torch.tensor([loss_sum], dtype=torch.float64), env)[0]), 'grad_norm': gn,
-            'clip_frac': sum(s['clip_frac'] for s in stats) / len(stats),
-            'kl': sum(s['kl'] for s in stats) / len(stats) if cfg.beta > 0 else None, 'logp_gap': gap}
+            'clip_frac': sum(s['clip_frac'] for s in stats) / max(len(stats), 1),
+            'kl': sum(s['kl'] for s in stats) / max(len(stats), 1) if cfg.beta > 0 else None, 'logp_gap': gap}
 
 
 # %% ../nbs/20c_grpo.ipynb #94b3dfae
@@ -555,18 +568,6 @@ def fit(self: GRPOTrainer) -> dict:
     finally: bar.close()
     return self.finish()
 
-# %% ../nbs/20c_grpo.ipynb #f0a80d51
-def paired_bootstrap_mean(a, b, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
-    "Paired bootstrap of mean(b) - mean(a) over the same items (e.g. correct / wrong before and after): diff, CI, p."
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a.shape != b.shape or not len(a):
-        raise ValueError(f'need two equal-length non-empty samples, got {a.shape}, {b.shape}')
-    idx = np.random.default_rng(seed).integers(0, len(a), size=(n_boot, len(a)))
-    d, q = b[idx].mean(1) - a[idx].mean(1), (1 - level) / 2
-    diff = float(b.mean() - a.mean())
-    p = 1.0 if np.all(a == b) else float(min(1.0, 2 * min((d <= 0).mean(), (d >= 0).mean())))
-    return {'diff': diff, 'ci95': [float(np.quantile(d, q)), float(np.quantile(d, 1 - q))], 'p': p, 'n': len(a)}
-
 # %% ../nbs/20c_grpo.ipynb #ff13c53a
 @patch
 def evaluate(self: GRPOTrainer, when: str = 'after'):
@@ -582,6 +583,7 @@ def evaluate(self: GRPOTrainer, when: str = 'after'):
 @patch
 def finish(self: GRPOTrainer) -> dict:
     "Write summary.json with accuracy before / after, per question kind, with paired bootstrap 95% CIs."
+    from cobra_lit.metrics import paired_bootstrap_mean  # evaluation's statistics (lazy, like caption_reward)
     Trainer.finish(self)
     after, path = getattr(self, 'evals', {}).get('after'), self.run_dir/'eval_before_samples.json'
     if after is None or not path.is_file(): return self.summary

@@ -17,8 +17,8 @@ from pycocoevalcap.rouge.rouge import Rouge
 # %% auto #0
 __all__ = ['PTB_PUNCTUATIONS', 'TOKENIZERS', 'METRICS', 'TIE_TOL', 'ptb_tokenize', 'tokenize_captions', 'bleu_stats',
            'coco_bleu_from_stats', 'nltk_stats', 'nltk_bleu_from_stats', 'load_sentence_encoder', 'semantic_similarity',
-           'CaptionStats', 'caption_stats', 'corpus_metrics', 'bootstrap_ci', 'paired_bootstrap', 'sample_scores',
-           'score_captions']
+           'CaptionStats', 'caption_stats', 'corpus_metrics', 'bootstrap_ci', 'paired_diff', 'paired_bootstrap',
+           'paired_bootstrap_mean', 'sample_scores', 'score_captions']
 
 # %% ../nbs/30b_metrics.ipynb #5a908feb
 PTB_PUNCTUATIONS = ("''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--", "...",
@@ -197,6 +197,13 @@ def bootstrap_ci(stats:CaptionStats, n_boot:int=1000, seed:int=0, level:float=0.
 # %% ../nbs/30b_metrics.ipynb #223e1b9c
 TIE_TOL = 1e-4  # |difference| below this is a tie: above BLEU's smoothing footprint (< 5.6e-5), below 4 decimals
 
+def paired_diff(diff:float, boot, level:float=0.95, tol:float=TIE_TOL)->dict:
+    "`{diff, ci95, p}` of a paired difference and its bootstrap replicates `boot`: percentile CI, two-sided p."
+    q, tie = (1 - level) / 2, lambda x: np.where(np.abs(x) < tol, 0.0, x)  # ties count as both <= 0 and >= 0
+    d = tie(np.asarray(boot, dtype=float))
+    return {'diff': float(tie(diff)), 'ci95': [float(np.quantile(d, q)), float(np.quantile(d, 1 - q))],
+            'p': float(min(1.0, 2 * min((d <= 0).mean(), (d >= 0).mean())))}
+
 def paired_bootstrap(a:CaptionStats, b:CaptionStats, n_boot:int=1000, seed:int=0, level:float=0.95,
                      tol:float=TIE_TOL)->dict:
     "Paired bootstrap of `b - a` per metric over their common images: `{metric: {diff, ci95, p}}`; |d| < `tol` ties."
@@ -205,13 +212,17 @@ def paired_bootstrap(a:CaptionStats, b:CaptionStats, n_boot:int=1000, seed:int=0
     a, b = a.align(ids), b.align(ids)
     idx = np.random.default_rng(seed).integers(0, len(ids), size=(n_boot, len(ids)))
     pa, pb, ba, bb = corpus_metrics(a), corpus_metrics(b), corpus_metrics(a, idx), corpus_metrics(b, idx)
-    q, tie = (1 - level) / 2, lambda x: np.where(np.abs(x) < tol, 0.0, x)  # ties count as both <= 0 and >= 0
-    out = {}
-    for k in pa.keys() & pb.keys():
-        d = tie(bb[k] - ba[k])
-        out[k] = {'diff': float(tie(pb[k] - pa[k])), 'ci95': [float(np.quantile(d, q)), float(np.quantile(d, 1 - q))],
-                  'p': float(min(1.0, 2 * min((d <= 0).mean(), (d >= 0).mean()))), 'n': len(ids)}
+    out = {k: {**paired_diff(pb[k] - pa[k], bb[k] - ba[k], level, tol), 'n': len(ids)} for k in pa.keys() & pb.keys()}
     return {k: out[k] for k in METRICS if k in out}
+
+
+def paired_bootstrap_mean(a, b, n_boot:int=2000, seed:int=0, level:float=0.95)->dict:
+    "Paired bootstrap of `mean(b) - mean(a)` over the same items (e.g. 1 / 0 correct before and after): diff, CI, p, n."
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or not len(a):
+        raise ValueError(f'need two equal-length non-empty samples, got {a.shape}, {b.shape}')
+    idx = np.random.default_rng(seed).integers(0, len(a), size=(n_boot, len(a)))
+    return {**paired_diff(b.mean() - a.mean(), b[idx].mean(1) - a[idx].mean(1), level, tol=0.0), 'n': len(a)}
 
 # %% ../nbs/30b_metrics.ipynb #410d2811
 def sample_scores(stats:CaptionStats)->list:
