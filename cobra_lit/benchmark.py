@@ -618,5 +618,5 @@ def main(argv=None) -> int:
     return 0
 
 # %% ../nbs/30_eval.ipynb #977f4868
-if __name__ == '__main__' and globals().get('__spec__'):  # `python -m` sets __spec__; a notebook's kernel does not
+if __name__ == '__main__' and '__file__' in globals():  # `python -m`; a notebook kernel has no __file__
     sys.exit(main())

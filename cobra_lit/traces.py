@@ -447,5 +447,5 @@ def main(argv=None) -> pd.DataFrame:
     return df
 
 # %% ../nbs/40_traces.ipynb #c73c64e9
-if __name__ == '__main__' and globals().get('__spec__'):  # `python -m` sets __spec__; a notebook's kernel does not
+if __name__ == '__main__' and '__file__' in globals():  # `python -m`; a notebook kernel has no __file__
     main()
