@@ -506,7 +506,7 @@ def policy_update(self: GRPOTrainer, ro: Rollout, images: list, adv: torch.Tenso
                                  cfg.epsilon, cfg.beta, ref[j] if ref else None, cfg.loss_type,
                                  cfg.max_completion_length, n_completions=int(counts[0]), n_tokens=float(counts[1]))
             (loss * (env.world_size * live[j])).backward()  # FSDP averages over ranks; the loss is a global sum
-            if live[j]: loss_sum += float(loss); stats.append(st)
+            if live[j]: loss_sum += float(loss.detach()); stats.append(st)
             if it == 0 and j == 0: gap = float(((lp.detach().cpu() - ro.logps[rows]) * mask[rows]).abs().max())
         gn = clip_and_step(self.model, self.optimizer, self.scheduler, self.hp['max_grad_norm'])
     return {'loss': float(all_reduce(torch.tensor([loss_sum], dtype=torch.float64), env)[0]), 'grad_norm': gn,

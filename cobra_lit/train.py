@@ -17,7 +17,8 @@ import torch.nn as nn
 from fastcore.basics import patch
 
 from .data import LlavaCotDataset, load_llava_cot, load_tokenizer, make_demo_dataset
-from .model import STAGE_MODULES, STAGE_OPTIM_FIELDS, ModelConfig, build_vlm, load_cobra_checkpoint
+from .model import (STAGE_MODULES, STAGE_OPTIM_FIELDS, ModelConfig, build_vlm, load_cobra_checkpoint,
+    released_weight_files)
 from .vision import VISION_BACKBONES
 from .strategy import (DistEnv, LoraConfig, NonFiniteLossError, apply_fsdp, apply_lora, atomic_torch_save,
                                 atomic_write_text, cobra_model_block, full_state_dict, gather_rng_states, get_logger,
@@ -30,8 +31,8 @@ __all__ = ['STAGES', 'DEMO_RECIPE', 'HPARAMS', 'log', 'FINGERPRINT_KEYS', 'Datas
            'LlavaCot100kConfig', 'CocoCaptionsConfig', 'demo_model_config', 'TrainConfig', 'parse_train_config',
            'stage_hparams', 'JsonlTracker', 'WandbTracker', 'make_trackers', 'config_dict', 'default_run_id',
            'fingerprint', 'fingerprint_mismatch', 'restore_weights', 'demo_accuracy', 'save_checkpoint', 'barrier',
-           'read_resume_state', 'truncate_log', 'build_model', 'checkpoint_modules', 'kill_hook', 'load_dataset',
-           'Trainer', 'run_trainer', 'train', 'command', 'main']
+           'read_resume_state', 'truncate_log', 'weight_sources', 'build_model', 'checkpoint_modules', 'kill_hook',
+           'load_dataset', 'Trainer', 'run_trainer', 'train', 'command', 'main']
 
 # %% ../nbs/20_train.ipynb #1281577a
 @dataclass
@@ -360,16 +361,21 @@ def truncate_log(path: Path, step: int):
     atomic_write_text(path, ''.join(l + '\n' for l in keep))
 
 
-def build_model(cfg: TrainConfig) -> nn.Module:
-    """The VLM as training starts it: seeded init, the released backbones (unless `--pretrained_backbones false`;
-    never one the pretrained checkpoint holds), the checkpoint, frozen for the stage, LoRA."""
+def weight_sources(cfg: TrainConfig) -> tuple:
+    """`(checkpoint file or None, released towers?, released LLM?)`: the released backbones unless
+    `--pretrained_backbones false`, never one the pretrained checkpoint holds. Resolves files; builds nothing."""
     from cobra_lit.model import cobra_checkpoint_modules, resolve_cobra_checkpoint
-    torch.manual_seed(cfg.seed); random.seed(cfg.seed); np.random.seed(cfg.seed)
     ckpt = resolve_cobra_checkpoint(cfg.pretrained_checkpoint) if cfg.pretrained_checkpoint else None
     held = cobra_checkpoint_modules(ckpt) if ckpt else []
     released = cfg.pretrained_backbones is not False  # None: released weights where they exist
-    model = build_vlm(cfg.model, pretrained=released and 'vision_backbone' not in held,  # files fetched first
-                      pretrained_llm=released and 'llm_backbone' not in held)
+    return ckpt, released and 'vision_backbone' not in held, released and 'llm_backbone' not in held
+
+
+def build_model(cfg: TrainConfig) -> nn.Module:
+    "The VLM as training starts it: seeded init, the backbones of `weight_sources`, the checkpoint, frozen, LoRA."
+    torch.manual_seed(cfg.seed); random.seed(cfg.seed); np.random.seed(cfg.seed)
+    ckpt, vision, llm = weight_sources(cfg)
+    model = build_vlm(cfg.model, pretrained=vision, pretrained_llm=llm)  # files fetched first
     if ckpt: load_cobra_checkpoint(model, ckpt)
     model.freeze_for_stage(cfg.stage)
     if cfg.lora.enabled: apply_lora(model, cfg.lora)
@@ -511,6 +517,7 @@ def evaluate(self: Trainer, when: str = 'after') -> Optional[dict]:
 def build(self: Trainer):
     "Open the run; build the model (restored on resume), data, sharding, optimizer, schedule and trackers."
     cfg, env, hp = self.cfg, self.env, self.hp
+    released_weight_files(cfg.model, *weight_sources(cfg)[1:])  # missing weights fail before the run folder exists
     self.open_run()
     self.model = self.make_model()
     if self.resume_state is not None: restore_weights(self.model, self.latest, self.resume_state)

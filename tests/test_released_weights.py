@@ -159,3 +159,4 @@ def test_train_cli_offline_one_line(tmp_path):
     assert 'LLM' not in line  # the checkpoint holds llm_backbone: the 5.6 GB LLM is never asked for
     assert str(tmp_path / 'hf' / 'hub') in line and '--pretrained_backbones false' in line
     assert secs < 120, secs  # no 3B model was allocated (that alone takes minutes and ~12 GB on CPU)
+    assert not (tmp_path / 'runs').exists()  # failed before the run folder was made (no empty run left behind)
