@@ -28,8 +28,8 @@ from .train import (FINGERPRINT_KEYS, CocoCaptionsConfig, DatasetConfig, DemoDat
 __all__ = ['LOSS_TYPES', 'GRPO_KEYS', 'normalize_answer', 'conclusion_answer', 'format_reward', 'answer_reward', 'caption_reward',
            'length_penalty', 'RewardError', 'load_reward_funcs', 'compute_rewards', 'group_advantages', 'grpo_loss',
            'sample_tokens', 'sample_uniforms', 'Rollout', 'rollout', 'completion_inputs', 'completion_logps',
-           'prompt_records', 'GRPOConfig', 'parse_grpo_config', 'unsharded', 'GRPOTrainer', 'update_chunks', 'grpo',
-           'main']
+           'prompt_records', 'GRPOConfig', 'parse_grpo_config', 'unsharded', 'GRPOTrainer', 'high_entropy_mask',
+           'update_chunks', 'grpo', 'main']
 
 # %% ../nbs/20c_grpo.ipynb #7287bcfd
 def normalize_answer(text: Optional[str]) -> str:
@@ -159,16 +159,19 @@ LOSS_TYPES = ('grpo', 'dr_grpo', 'dapo')
 def grpo_loss(logps: torch.Tensor, old_logps: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
               epsilon: float = 0.2, beta: float = 0.0, ref_logps: Optional[torch.Tensor] = None,
               loss_type: str = 'grpo', max_completion_length: Optional[int] = None,
-              n_completions: Optional[int] = None, n_tokens: Optional[float] = None) -> tuple:
+              n_completions: Optional[int] = None, n_tokens: Optional[float] = None,
+              token_weights: Optional[torch.Tensor] = None) -> tuple:
     """The clipped GRPO objective over completion tokens (N, T) and its statistics (DeepSeekMath; TRL's GRPOTrainer).
     `n_completions` / `n_tokens` are the global counts when the batch is split across ranks (default: this batch's).
     grpo: each completion's token mean, averaged over completions; dapo: token sum / token count; dr_grpo: token sum /
-    (completions x max_completion_length)."""
+    (completions x max_completion_length). `token_weights` (N, T) scales the policy term per token (the entropy mask of
+    `--top_entropy_quantile`; the KL term and the normalisation keep every completion token)."""
     if loss_type not in LOSS_TYPES: raise ValueError(f'loss_type {loss_type!r}: expected one of {LOSS_TYPES}')
     mask = mask.to(logps.dtype)
     ratio = torch.exp(logps - old_logps)
     a = advantages[:, None].to(logps.dtype)
     per_tok = -torch.min(ratio * a, torch.clamp(ratio, 1 - epsilon, 1 + epsilon) * a)  # (N, T)
+    if token_weights is not None: per_tok = per_tok * token_weights.to(per_tok.dtype)
     kl = None
     if beta > 0:
         d = ref_logps - logps
@@ -216,6 +219,7 @@ class Rollout:
     group_size: int
     prefill_rows: int               # rows the prefill processed: one per prompt
     timings: dict = field(default_factory=dict)
+    entropies: Optional[torch.Tensor] = None  # (N, T) entropy of softmax(logits / temperature) at each token (0 on pad)
     @property
     def lengths(self) -> torch.Tensor: return self.mask.sum(1)
 
@@ -238,7 +242,7 @@ def rollout(model, tokenizer, images: list, prompts: list, group_size: int, unif
     dev = st.logits.device
     step = decode_stepper(model, st, cuda_graph)[0]  # the CUDA graph of the decode step on GPU
     t1 = time.perf_counter()
-    out, lps, mask = _decode_sampled(step, st.logits.clone(), uniforms.to(dev), max_new_tokens, temperature, top_p,
+    out, lps, mask, ent = _decode_sampled(step, st.logits.clone(), uniforms.to(dev), max_new_tokens, temperature, top_p,
                                      eos_token_id, len(tokenizer))
     if dev.type == 'cuda': torch.cuda.synchronize()
     t2 = time.perf_counter()
@@ -246,28 +250,31 @@ def rollout(model, tokenizer, images: list, prompts: list, group_size: int, unif
     truncated = torch.tensor([not b or b[-1] != eos_token_id for b in bodies])
     texts = [tokenizer.decode(b if cut else b[:-1]) for b, cut in zip(bodies, truncated.tolist())]
     return Rollout(ids, out.cpu(), mask.cpu(), lps.cpu(), texts, truncated, G, rows,
-                   {'prefill_s': t1 - t0, 'decode_s': t2 - t1, 'tokens': int(mask.sum())})
+                   {'prefill_s': t1 - t0, 'decode_s': t2 - t1, 'tokens': int(mask.sum())}, ent.cpu())
 
 
 # %% ../nbs/20c_grpo.ipynb #b5711c24
 def _decode_sampled(step, logits, uniforms, max_new_tokens, temperature, top_p, eos_token_id, n_vocab):
-    "The sampling loop of `rollout`: tokens, their log-probs and the mask of live rows, (N, T) each."
+    "The sampling loop of `rollout`: tokens, their log-probs, the mask of live rows and the entropies, (N, T) each."
     N, dev = logits.shape[0], logits.device
     out = torch.full((N, max_new_tokens), PAD_ID, dtype=torch.long, device=dev)
     lps, mask = torch.zeros(N, max_new_tokens, device=dev), torch.zeros(N, max_new_tokens, dtype=torch.long, device=dev)
+    ent = torch.zeros(N, max_new_tokens, device=dev)
     done = torch.zeros(N, dtype=torch.bool, device=dev)
     for t in range(max_new_tokens):
         # padded vocabulary rows are never sampled; the log-prob keeps them, as the training forward does
         tok = sample_tokens(torch.cat([logits[:, :n_vocab], torch.full_like(logits[:, n_vocab:], float('-inf'))], 1),
                             uniforms[:, t], temperature, top_p)
         lp = torch.log_softmax(logits.float() / (temperature if temperature > 0 else 1.0), -1)
+        h = -(lp.exp() * lp).sum(-1)  # the distribution's entropy, over the vocabulary the training forward uses
         lp = lp.gather(-1, tok[:, None])[:, 0]
         live = ~done
         out[:, t] = torch.where(live, tok, PAD_ID); lps[:, t] = torch.where(live, lp, 0.); mask[:, t] = live.long()
+        ent[:, t] = torch.where(live, h, 0.)
         done = done | (tok == eos_token_id)
         if t + 1 == max_new_tokens or bool(done.all()): break
         logits = step(torch.where(done, PAD_ID, tok)).clone()
-    return out[:, :t + 1], lps[:, :t + 1], mask[:, :t + 1]  # up to the longest completion: the update pads no further
+    return out[:, :t + 1], lps[:, :t + 1], mask[:, :t + 1], ent[:, :t + 1]  # up to the longest completion
 
 # %% ../nbs/20c_grpo.ipynb #f6c8f9fa
 def completion_inputs(ro: Rollout, rows: Sequence[int]) -> tuple:
@@ -337,6 +344,7 @@ class GRPOConfig(TrainConfig):
     loss_type: str = 'grpo'  # grpo | dr_grpo | dapo (token normalisation)
     scale_rewards: bool = True  # divide advantages by the group's std (false: Dr. GRPO)
     mask_truncated_completions: bool = False  # completions cut by max_completion_length carry no loss
+    top_entropy_quantile: float = 1.0  # rho: only the top-rho tokens by entropy carry the policy loss (1: all)
     rewards: tuple[str, ...] = ('cobra_lit.grpo:format_reward', 'cobra_lit.grpo:answer_reward',
                                 'cobra_lit.grpo:length_penalty')  # module:function, TRL's signature
     reward_weights: tuple[float, ...] = (0.5, 1.0, 1.0)
@@ -353,6 +361,8 @@ class GRPOConfig(TrainConfig):
             raise ValueError(f'--loss_type {self.loss_type!r}: expected one of {LOSS_TYPES}')
         if len(self.reward_weights) != len(self.rewards):
             raise ValueError(f'{len(self.rewards)} --rewards but {len(self.reward_weights)} --reward_weights')
+        if not 0 < self.top_entropy_quantile <= 1:
+            raise ValueError(f'--top_entropy_quantile {self.top_entropy_quantile}: expected 0 < rho <= 1')
         if self.num_generations < 2: raise ValueError('--num_generations must be at least 2 (advantages are relative)')
         return self
 
@@ -366,7 +376,7 @@ def parse_grpo_config(argv: Optional[list[str]] = None) -> GRPOConfig:
 GRPO_KEYS = ('num_generations', 'prompts_per_step', 'max_steps', 'max_completion_length', 'temperature', 'top_p',
              'learning_rate', 'weight_decay', 'lr_scheduler_type', 'warmup_ratio', 'epsilon', 'num_iterations', 'beta',
              'loss_type', 'scale_rewards', 'mask_truncated_completions', 'rewards', 'reward_weights',
-             'freeze_embeddings')
+             'freeze_embeddings', 'top_entropy_quantile')
 
 # %% ../nbs/20c_grpo.ipynb #84108ddf
 @contextlib.contextmanager
@@ -465,6 +475,20 @@ def generate_rollout(self: GRPOTrainer, recs: list[dict], pos: list[int]) -> tup
 def autocast_ctx(self: GRPOTrainer):
     return torch.autocast(self.env.device.type, dtype=self.autocast) if self.autocast else contextlib.nullcontext()
 
+# %% ../nbs/20c_grpo.ipynb #b2c3d4e6
+def high_entropy_mask(entropies: torch.Tensor, mask: torch.Tensor, rho: float, width: int, env=None) -> torch.Tensor:
+    """1.0 on the completion tokens (`mask`) whose entropy is in the top `rho` of the global batch's, else 0. Each
+    rank pads its (N, T) entropies to `width` columns and all ranks share them, so every rank uses one threshold."""
+    m = mask.bool()
+    if rho >= 1: return m.float()
+    vals = torch.full((entropies.shape[0], width), float('nan'))
+    vals[:, :entropies.shape[1]] = torch.where(m, entropies.float(), float('nan'))
+    if env is not None and env.distributed:
+        parts = [torch.empty_like(vals, device=env.device) for _ in range(env.world_size)]
+        dist.all_gather(parts, vals.to(env.device)); vals = torch.cat(parts).cpu()
+    return (m & (entropies >= torch.nanquantile(vals.flatten(), 1 - rho))).float()
+
+
 # %% ../nbs/20c_grpo.ipynb #e5f6a7b8
 def update_chunks(adv: torch.Tensor, micro_batch_size: int, skip_zero: bool = True, env=None) -> list:
     """Micro-batches (lists of rollout rows) the policy update runs. Without a KL term a zero-advantage row (its group's
@@ -485,6 +509,8 @@ def policy_update(self: GRPOTrainer, ro: Rollout, images: list, adv: torch.Tenso
     mask = ro.mask.clone()
     if cfg.mask_truncated_completions: mask[ro.truncated] = 0
     ro = dataclasses.replace(ro, mask=mask)
+    rho = cfg.top_entropy_quantile
+    tw = high_entropy_mask(ro.entropies, mask, rho, cfg.max_completion_length, env) if rho < 1 else None
     counts = all_reduce(torch.tensor([len(ro.texts), float(mask.sum())], dtype=torch.float64), env)
     pv, has = pixel_values_for(self.model, images, len(images))
     chunks = update_chunks(adv, cfg.micro_batch_size, skip_zero=cfg.beta == 0, env=env)
@@ -504,7 +530,8 @@ def policy_update(self: GRPOTrainer, ro: Rollout, images: list, adv: torch.Tenso
             lp = completion_logps(self.model, ro, rows, rows_pv(rows), cfg.temperature, self.autocast).float()
             loss, st = grpo_loss(lp, (old[j] if old else lp.detach()), adv[rows].to(dev), mask[rows].to(dev),
                                  cfg.epsilon, cfg.beta, ref[j] if ref else None, cfg.loss_type,
-                                 cfg.max_completion_length, n_completions=int(counts[0]), n_tokens=float(counts[1]))
+                                 cfg.max_completion_length, n_completions=int(counts[0]), n_tokens=float(counts[1]),
+                                 token_weights=tw[rows].to(dev) if tw is not None else None)
             (loss * (env.world_size * live[j])).backward()  # FSDP averages over ranks; the loss is a global sum
             if live[j]: loss_sum += float(loss.detach()); stats.append(st)
             if it == 0 and j == 0: gap = float(((lp.detach().cpu() - ro.logps[rows]) * mask[rows]).abs().max())
@@ -534,15 +561,16 @@ def train_step(self: GRPOTrainer, batch: tuple) -> dict:
     self.step += 1
     n, L = len(ro.texts), ro.lengths.double()
     s = all_reduce(torch.cat([torch.tensor([n, total.sum(), (total ** 2).sum(), float((std == 0).sum()), len(std),
-                                          L.sum(), ro.timings['tokens'], sum(acc) if acc else 0.0]),
+                                          L.sum(), ro.timings['tokens'], sum(acc) if acc else 0.0,
+                                          float((ro.entropies * ro.mask).sum())]),
                             per.sum(0)]).double(), env)
     mx = all_reduce(torch.tensor([float(L.max())]), env, dist.ReduceOp.MAX)
     N = s[0]; mean = s[1] / N
     row = {'step': self.step, 'epoch': self.epoch, 'loss': upd['loss'], 'reward_mean': float(mean),
            'reward_std': float(((s[2] / N - mean ** 2).clamp(min=0)) ** 0.5),
-           **{f'reward/{f.__name__}': float(v / N) for f, v in zip(self.reward_funcs, s[8:])},
+           **{f'reward/{f.__name__}': float(v / N) for f, v in zip(self.reward_funcs, s[9:])},
            'accuracy': float(s[7] / N) if acc is not None else None, 'frac_zero_std_groups': float(s[3] / s[4]),
-           'completion_len_mean': float(s[5] / N), 'completion_len_max': float(mx[0]),
+           'completion_len_mean': float(s[5] / N), 'entropy_mean': float(s[8] / s[5]), 'completion_len_max': float(mx[0]),
            'clip_frac': upd['clip_frac'], 'kl': upd['kl'], 'logp_gap': upd['logp_gap'], 'grad_norm': upd['grad_norm'],
            'lr': self.scheduler.get_last_lr()[0], 'rollout_tokens_per_s': float(s[6]) / (t1 - t0) / env.world_size,
            'rollout_s': t1 - t0, 'update_s': t2 - t1, 'step_time_s': t2 - t0, 'peak_mem_mb': peak_memory_mb(env.device)}
