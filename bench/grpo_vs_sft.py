@@ -4,9 +4,11 @@ From one supervised demo run (`torchrun -m cobra_lit.train`) this measures, on t
 1. what the image features hold: a linear probe per question kind on the projector's output (what the LM reads),
    fitted on the training images, scored on the held-out ones;
 2. how the LM reads them: teacher-forced p(correct word) at the caption's first answer word (shape, position);
-3. the baseline: `--sft-epochs` more epochs of supervised training (`cobra_lit.train`, lr `--sft-lr`);
-4. GRPO: `--grpo-steps` steps of `cobra_lit.grpo` with its defaults;
-each with held-out greedy accuracy per kind (the same 200 records) and its wall time.
+3. how much of a GRPO batch gradient is signal: its cosine with the supervised gradient of the same 24 training
+   prompts (count, position, shape), and between two independent samplings of the same 8 prompts;
+4. the baseline: `--sft-epochs` more epochs of supervised training (`cobra_lit.train`, lr `--sft-lr`);
+5. GRPO: `--grpo-steps` steps of `cobra_lit.grpo` with its defaults;
+each run with held-out greedy accuracy per kind (the same 200 records) and its wall time.
 
   python bench/grpo_vs_sft.py --sft runs/demo+cobra-tiny+stage-full-finetune+x7
 """
@@ -16,8 +18,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from cobra_lit.data import load_tokenizer, open_image, tokenize_conversation
-from cobra_lit.generate import pixel_values_for
+from cobra_lit.data import (LlavaCotDataset, PaddedCollator, format_prompt, load_tokenizer, open_image,
+                            tokenize_conversation)
+from cobra_lit.generate import index_pixel_values, pixel_values_for
+from cobra_lit.grpo import (GRPOConfig, completion_logps, compute_rewards, group_advantages, grpo_loss,
+                            load_reward_funcs, rollout, sample_uniforms)
 from cobra_lit.model import load_cobra
 
 KIND_WORDS = {'shape': ('circle', 'square', 'triangle'), 'position': ('left', 'right')}
@@ -70,6 +75,42 @@ def teacher_forced(model, tok, test, root):
                    'chance': 1 / len(KIND_WORDS[kind]), 'n': len(vs)} for kind, vs in res.items()}
 
 
+def gradient_alignment(model, tok, train, root, n=24, per=8, seeds=(0, 1)):
+    """Cosines of GRPO batch gradients (the default rewards, G, loss) with the supervised gradient of the same prompts,
+    and between two samplings (different seeds) of the same prompts: how much of one batch's gradient is signal."""
+    recs = [r for r in train if r['kind'] in ('count', 'position', 'shape')][:n]
+    params = [p for p in model.parameters() if p.requires_grad]
+    def grad(loss):
+        gs = torch.autograd.grad(loss, params, allow_unused=True)
+        return torch.cat([(g if g is not None else torch.zeros_like(p)).flatten() for g, p in zip(gs, params)])
+    model.train(); ds, col = LlavaCotDataset(recs, root/'images', tok, model.image_transform), PaddedCollator()
+    g_sft = sum(grad(model(**{k: v for k, v in col([ds[j] for j in range(i, min(i + 16, n))]).items()
+                              if k != 'attention_mask'}, return_logits=False).loss) for i in range(0, n, 16))
+    c = GRPOConfig(); G, T = c.num_generations, c.max_completion_length
+    funcs = load_reward_funcs(list(c.rewards))
+    def rl_grad(batch, seed):
+        imgs = [open_image(root/'images'/r['image']) for r in batch]
+        prompts = [format_prompt(r['conversations'][0]['value']) for r in batch]
+        model.eval()
+        ro = rollout(model, tok, imgs, prompts, G, sample_uniforms(seed, 0, range(len(batch) * G), T), T, c.temperature)
+        model.train()
+        cols = {'answer': [r['answer'] for r in batch for _ in range(G)], 'truncated': ro.truncated.tolist()}
+        reps = [p for p in prompts for _ in range(G)]
+        total = compute_rewards(funcs, list(c.reward_weights), reps, ro.texts, cols)[0]
+        adv, _ = group_advantages(total.float(), G, c.scale_rewards)
+        rows = list(range(len(ro.texts)))
+        pv = index_pixel_values(pixel_values_for(model, imgs)[0], torch.tensor(rows) // G)
+        lp = completion_logps(model, ro, rows, pv, c.temperature)
+        return grad(grpo_loss(lp, lp.detach(), adv, ro.mask, c.epsilon, loss_type=c.loss_type)[0])
+    cos = lambda a, b: float(F.cosine_similarity(a, b, 0))
+    gs = {(i, s): rl_grad(recs[i:i + per], s) for s in seeds for i in range(0, n, per)}
+    model.eval()
+    return {'cos_batch_vs_sft': sum(cos(g, g_sft) for g in gs.values()) / len(gs),
+            'cos_all_batches_vs_sft': cos(sum(gs.values()), g_sft),
+            'cos_two_samplings': sum(cos(gs[i, seeds[0]], gs[i, seeds[1]]) for i in range(0, n, per)) / (n // per),
+            'prompts': n, 'prompts_per_batch': per, 'num_generations': G}
+
+
 def run(module, args, run_dir):
     "Run a cobra_lit command in a fresh process; its summary.json and wall time."
     t = time.perf_counter()
@@ -101,6 +142,8 @@ def main():
            'teacher_forced': teacher_forced(model, load_tokenizer(), test, root)}
     print('linear probe on the projector output, held-out accuracy per kind:', res['probe_heldout_acc'], flush=True)
     print('teacher-forced caption answer word:', res['teacher_forced'], flush=True)
+    res['gradient_alignment'] = gradient_alignment(model, load_tokenizer(), train, root)
+    print('GRPO batch gradients:', res['gradient_alignment'], flush=True)
     common = ['--pretrained_checkpoint', str(a.sft), '--run_root_dir', str(a.run_root), '--eval_limit', '200']
     more = ['--run_id', 'more-sft', '--model.finetune_epochs', str(a.sft_epochs), '--model.finetune_learning_rate',
             str(a.sft_lr)]
