@@ -219,7 +219,7 @@ class Rollout:
     group_size: int
     prefill_rows: int               # rows the prefill processed: one per prompt
     timings: dict = field(default_factory=dict)
-    entropies: Optional[torch.Tensor] = None  # (N, T) entropy of softmax(logits / temperature) at each token (0 on pad)
+    entropies: Optional[torch.Tensor] = None  # (N, T) entropy of softmax(logits / temperature) per token (0 on pad)
     @property
     def lengths(self) -> torch.Tensor: return self.mask.sum(1)
 
@@ -227,10 +227,10 @@ class Rollout:
 @torch.no_grad()
 def rollout(model, tokenizer, images: list, prompts: list, group_size: int, uniforms: torch.Tensor,
             max_new_tokens: int = 128, temperature: float = 1.0, top_p: float = 1.0, eos_token_id: int = EOS_ID,
-            cuda_graph: Optional[bool] = None) -> Rollout:
+            cuda_graph: Optional[bool] = None, entropies: bool = False) -> Rollout:
     """Prefill each (image, prompt) once, clone its recurrent state `group_size` times and decode all P x G rows
     together, sampling with `uniforms` (N, max_new_tokens). A transformer would re-read the prefix per sample; a
-    Mamba state is the prefix."""
+    Mamba state is the prefix. `entropies` also records each token's entropy (an exp over the vocabulary per token)."""
     P, G = len(prompts), group_size
     if uniforms.shape[0] != P * G: raise ValueError(f'{uniforms.shape[0]} uniform rows for {P} prompts x {G} samples')
     ids = [tokenizer(p)['input_ids'] for p in prompts]
@@ -243,18 +243,20 @@ def rollout(model, tokenizer, images: list, prompts: list, group_size: int, unif
     step = decode_stepper(model, st, cuda_graph)[0]  # the CUDA graph of the decode step on GPU
     t1 = time.perf_counter()
     out, lps, mask, ent = _decode_sampled(step, st.logits.clone(), uniforms.to(dev), max_new_tokens, temperature, top_p,
-                                     eos_token_id, len(tokenizer))
+                                          eos_token_id, len(tokenizer), entropies)
     if dev.type == 'cuda': torch.cuda.synchronize()
     t2 = time.perf_counter()
     bodies = [r[:n] for r, n in zip(out.tolist(), mask.sum(1).tolist())]
     truncated = torch.tensor([not b or b[-1] != eos_token_id for b in bodies])
     texts = [tokenizer.decode(b if cut else b[:-1]) for b, cut in zip(bodies, truncated.tolist())]
     return Rollout(ids, out.cpu(), mask.cpu(), lps.cpu(), texts, truncated, G, rows,
-                   {'prefill_s': t1 - t0, 'decode_s': t2 - t1, 'tokens': int(mask.sum())}, ent.cpu())
+                   {'prefill_s': t1 - t0, 'decode_s': t2 - t1, 'tokens': int(mask.sum())},
+                   ent.cpu() if entropies else None)
 
 
 # %% ../nbs/20c_grpo.ipynb #b5711c24
-def _decode_sampled(step, logits, uniforms, max_new_tokens, temperature, top_p, eos_token_id, n_vocab):
+def _decode_sampled(step, logits, uniforms, max_new_tokens, temperature, top_p, eos_token_id, n_vocab,
+                    entropies=False):
     "The sampling loop of `rollout`: tokens, their log-probs, the mask of live rows and the entropies, (N, T) each."
     N, dev = logits.shape[0], logits.device
     out = torch.full((N, max_new_tokens), PAD_ID, dtype=torch.long, device=dev)
@@ -266,11 +268,10 @@ def _decode_sampled(step, logits, uniforms, max_new_tokens, temperature, top_p, 
         tok = sample_tokens(torch.cat([logits[:, :n_vocab], torch.full_like(logits[:, n_vocab:], float('-inf'))], 1),
                             uniforms[:, t], temperature, top_p)
         lp = torch.log_softmax(logits.float() / (temperature if temperature > 0 else 1.0), -1)
-        h = -(lp.exp() * lp).sum(-1)  # the distribution's entropy, over the vocabulary the training forward uses
+        if entropies: ent[:, t] = torch.where(~done, -(lp.exp() * lp).sum(-1), 0.)  # the training forward's vocabulary
         lp = lp.gather(-1, tok[:, None])[:, 0]
         live = ~done
         out[:, t] = torch.where(live, tok, PAD_ID); lps[:, t] = torch.where(live, lp, 0.); mask[:, t] = live.long()
-        ent[:, t] = torch.where(live, h, 0.)
         done = done | (tok == eos_token_id)
         if t + 1 == max_new_tokens or bool(done.all()): break
         logits = step(torch.where(done, PAD_ID, tok)).clone()
@@ -462,7 +463,7 @@ def generate_rollout(self: GRPOTrainer, recs: list[dict], pos: list[int]) -> tup
     self.model.eval()
     with unsharded(self.model, self.hp['train_strategy'] != 'fsdp-shard-grad-op'), self.autocast_ctx():
         ro = rollout(self.model, self.tokenizer, images, [format_prompt(r['prompt']) for r in recs], G, u,
-                     cfg.max_completion_length, cfg.temperature, cfg.top_p)
+                     cfg.max_completion_length, cfg.temperature, cfg.top_p, entropies=cfg.top_entropy_quantile < 1)
     cols = {k: [r.get(k) for r in recs for _ in range(G)] for k in set().union(*recs) - {'prompt'}}
     prompts = [r['prompt'] for r in recs for _ in range(G)]
     total, per = compute_rewards(self.reward_funcs, list(cfg.reward_weights), prompts, ro.texts,
@@ -562,7 +563,7 @@ def train_step(self: GRPOTrainer, batch: tuple) -> dict:
     n, L = len(ro.texts), ro.lengths.double()
     s = all_reduce(torch.cat([torch.tensor([n, total.sum(), (total ** 2).sum(), float((std == 0).sum()), len(std),
                                           L.sum(), ro.timings['tokens'], sum(acc) if acc else 0.0,
-                                          float((ro.entropies * ro.mask).sum())]),
+                                          float((ro.entropies * ro.mask).sum()) if ro.entropies is not None else 0.]),
                             per.sum(0)]).double(), env)
     mx = all_reduce(torch.tensor([float(L.max())]), env, dist.ReduceOp.MAX)
     N = s[0]; mean = s[1] / N
@@ -570,7 +571,8 @@ def train_step(self: GRPOTrainer, batch: tuple) -> dict:
            'reward_std': float(((s[2] / N - mean ** 2).clamp(min=0)) ** 0.5),
            **{f'reward/{f.__name__}': float(v / N) for f, v in zip(self.reward_funcs, s[9:])},
            'accuracy': float(s[7] / N) if acc is not None else None, 'frac_zero_std_groups': float(s[3] / s[4]),
-           'completion_len_mean': float(s[5] / N), 'entropy_mean': float(s[8] / s[5]), 'completion_len_max': float(mx[0]),
+           'completion_len_mean': float(s[5] / N), 'completion_len_max': float(mx[0]),
+           'entropy_mean': float(s[8] / s[5]) if ro.entropies is not None else None,
            'clip_frac': upd['clip_frac'], 'kl': upd['kl'], 'logp_gap': upd['logp_gap'], 'grad_norm': upd['grad_norm'],
            'lr': self.scheduler.get_last_lr()[0], 'rollout_tokens_per_s': float(s[6]) / (t1 - t0) / env.world_size,
            'rollout_s': t1 - t0, 'update_s': t2 - t1, 'step_time_s': t2 - t0, 'peak_mem_mb': peak_memory_mb(env.device)}
