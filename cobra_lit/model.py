@@ -25,8 +25,8 @@ from transformers import MambaConfig, MambaForCausalLM
 from transformers.utils import ModelOutput
 
 from .data import IGNORE_INDEX, EOS_ID, PAD_ID
-from .vision import (VisionBackbone, WeightsUnavailableError, build_vision_backbone, hub_error_reason,
-                              hub_weights_file, vision_weight_files)
+from .vision import (VisionBackbone, build_vision_backbone, fetch_all, hub_error_reason, hub_weights_file,
+                              vision_weight_files)
 
 # %% ../nbs/10_model.ipynb #73fba5ca
 try:  # optional CUDA kernels; transformers' Mamba picks them up by itself when importable
@@ -347,13 +347,11 @@ def model_config(model_id:str) -> ModelConfig:
 
 def released_weight_files(cfg:ModelConfig, vision:bool=True, llm:bool=True) -> tuple:
     "`(vision files, LLM file)` of the released weights `cfg` names, all fetched first; one error names all missing."
-    files, errors = [{}, None], []
-    for i, (want, fetch) in enumerate([(vision, lambda: vision_weight_files(cfg.vision_backbone_id)),
-                                       (llm, lambda: llm_weights_file(cfg.llm_backbone_id))]):
-        try: files[i] = fetch() if want else files[i]
-        except WeightsUnavailableError as e: errors.append(e)
-    if errors: raise WeightsUnavailableError.combine(errors)
-    return tuple(files)
+    fetchers = {}
+    if vision: fetchers['vision'] = lambda: vision_weight_files(cfg.vision_backbone_id)
+    if llm: fetchers['llm'] = lambda: llm_weights_file(cfg.llm_backbone_id)
+    got = fetch_all(fetchers)
+    return got.get('vision', {}), got.get('llm')
 
 def build_vlm(model_cfg_or_id,
               pretrained:bool=False,              # released weights where they exist (tiny ids have none); else random

@@ -4,11 +4,12 @@
 
 # %% auto #0
 __all__ = ['DINO_L', 'SIGLIP_224', 'SIGLIP_384', 'VISION_BACKBONES', 'WEIGHTS_HELP', 'VisionBackboneSpec',
-           'WeightsUnavailableError', 'hub_error_reason', 'hub_weights_file', 'tower_weights_file',
+           'WeightsUnavailableError', 'fetch_all', 'hub_error_reason', 'hub_weights_file', 'tower_weights_file',
            'vision_weight_files', 'ImageTransform', 'VisionBackbone', 'build_vision_backbone']
 
 # %% ../nbs/10a_vision.ipynb #73d5ecdd
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import timm
@@ -60,10 +61,14 @@ class WeightsUnavailableError(ValueError):
         parts = '; '.join(f"{', '.join(whats)}: {why}" for why, whats in by_why.items())
         super().__init__(f'released weights not available: {parts}. {WEIGHTS_HELP}')
 
-    @classmethod
-    def combine(cls, errors):
-        "One error naming everything the `errors` miss."
-        return cls({k: v for e in errors for k, v in e.missing.items()})
+def fetch_all(fetchers:dict) -> dict:
+    "`{key: fetch()}` for every item of `fetchers`, all tried; one `WeightsUnavailableError` names everything missing."
+    files, missing = {}, {}
+    for k, fetch in fetchers.items():
+        try: files[k] = fetch()
+        except WeightsUnavailableError as e: missing |= e.missing
+    if missing: raise WeightsUnavailableError(missing)
+    return files
 
 def hub_error_reason(e:Exception) -> str:
     "Why a hub download failed, in a few words (offline / unreachable and not cached, or the hub's own error)."
@@ -97,13 +102,9 @@ def vision_weight_files(backbone_id:str) -> dict:
     "`{tower key: released weights file}` of a backbone, all fetched first (`{}` for ids with no released weights)."
     if backbone_id not in VISION_BACKBONES:
         raise KeyError(f'unknown vision backbone {backbone_id!r}; known: {sorted(VISION_BACKBONES)}')
-    spec, files, errors = VISION_BACKBONES[backbone_id], {}, []
-    if not spec.released: return files
-    for k, (name, _) in spec.towers.items():
-        try: files[k] = tower_weights_file(name)
-        except WeightsUnavailableError as e: errors.append(e)
-    if errors: raise WeightsUnavailableError.combine(errors)
-    return files
+    spec = VISION_BACKBONES[backbone_id]
+    if not spec.released: return {}
+    return fetch_all({k: partial(tower_weights_file, name) for k, (name, _) in spec.towers.items()})
 
 # %% ../nbs/10a_vision.ipynb #f6a42900
 class ImageTransform:
