@@ -62,7 +62,15 @@ mkdir -p nbs/artifacts/demo
 cp "$OUTDIR"/coco/[1-7]_*.json nbs/artifacts/
 cp "$OUTDIR"/coco/compare/compare.{md,csv,png} nbs/artifacts/
 cp "$OUTDIR"/demo/[1-7]_*.json "$OUTDIR"/demo/compare/compare.{md,csv,png} nbs/artifacts/demo/
-cp "$RUN/summary.json" nbs/artifacts/train_demo_summary.json
+python - "$RUN" <<'PY'  # the run's summary plus its loss curve and where it ran (20_train prints them)
+import json, os, sys, torch
+run = sys.argv[1]; s = json.load(open(f'{run}/summary.json'))
+losses = [json.loads(l)['loss'] for l in open(f'{run}/logs/train.jsonl')]
+s['loss_every_50_steps'] = [round(x, 4) for x in losses[::50] + ([losses[-1]] if (len(losses) - 1) % 50 else [])]
+s['command'] = 'torchrun -m cobra_lit.train (run by scripts/variants.sh)'
+s['machine'] = f'{os.cpu_count()} CPU cores, torch {torch.__version__.split("+")[0]}, no GPU'
+json.dump(s, open('nbs/artifacts/train_demo_summary.json', 'w'), indent=1)
+PY
 mkdir -p nbs/artifacts/grpo
 cp "$GRPO/summary.json" nbs/artifacts/grpo/summary.json; cp "$GRPO/logs/train.jsonl" nbs/artifacts/grpo/train.jsonl
 cp "$SCST/logs/train.jsonl" nbs/artifacts/grpo/scst_train.jsonl
