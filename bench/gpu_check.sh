@@ -7,7 +7,8 @@
 # 1. prints versions; 2. installs ninja/einops from .whl/ (no index); 3. builds causal-conv1d and mamba-ssm
 # from the sdists in .whl/ (both at once; bench/sm90_only.py trims their -gencode list to sm_90) while the
 # other .whl/ wheels install and a PyTorch-path smoke/bench runs on the GPU;
-# 4. tests/test_model_gpu.py (mamba_ssm MambaLMHeadModel parity, feed == prefill, CUDA graph == eager);
+# 4. tests/test_model_gpu.py (mamba_ssm MambaLMHeadModel parity, feed == prefill, CUDA graph == eager) and
+#    tests/test_grpo_gpu.py (CUDA-graph rollout == eager, bf16 rollout vs training log-probs, 2 GRPO steps on the GPU);
 # 5. bench/decode.py on the cobra-3b shape (random weights, bf16, batch 1, 768-token prompt, 256 new tokens);
 # 6. the notebooks 10_model/10a/10b with their `#| gpu` cells (COBRA_LIT_TEST_FLAGS=gpu).
 # No `set -e`: every part runs even if an earlier one fails; a summary ends $OUT/gpu_check.log.
@@ -74,6 +75,7 @@ python -c "from cobra_lit.model import HAS_MAMBA_KERNELS; print('HAS_MAMBA_KERNE
 
 # 4. GPU tests (plain script, no pytest needed)
 run test_model_gpu "$(cap 150)" python tests/test_model_gpu.py
+run test_grpo_gpu "$(cap 150)" python tests/test_grpo_gpu.py
 
 # 5. the benchmark: cobra-3b shape, bf16, batch 1, ~768-token prompt incl. 729 patches, 256 new tokens
 run bench_3b "$(cap 240)" python bench/decode.py --model cobra-3b --device cuda --dtype bfloat16 --new-tokens 256 \
