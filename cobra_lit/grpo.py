@@ -251,17 +251,17 @@ def rollout(model, tokenizer, images: list, prompts: list, group_size: int, unif
     texts = [tokenizer.decode(b if cut else b[:-1]) for b, cut in zip(bodies, truncated.tolist())]
     return Rollout(ids, out.cpu(), mask.cpu(), lps.cpu(), texts, truncated, G, rows,
                    {'prefill_s': t1 - t0, 'decode_s': t2 - t1, 'tokens': int(mask.sum())},
-                   ent.cpu() if entropies else None)
+                   ent.cpu() if ent is not None else None)
 
 
 # %% ../nbs/20c_grpo.ipynb #b5711c24
 def _decode_sampled(step, logits, uniforms, max_new_tokens, temperature, top_p, eos_token_id, n_vocab,
                     entropies=False):
-    "The sampling loop of `rollout`: tokens, their log-probs, the mask of live rows and the entropies, (N, T) each."
+    "The sampling loop of `rollout`: tokens, log-probs, the mask of live rows, entropies (or None), (N, T) each."
     N, dev = logits.shape[0], logits.device
     out = torch.full((N, max_new_tokens), PAD_ID, dtype=torch.long, device=dev)
     lps, mask = torch.zeros(N, max_new_tokens, device=dev), torch.zeros(N, max_new_tokens, dtype=torch.long, device=dev)
-    ent = torch.zeros(N, max_new_tokens, device=dev)
+    ent = torch.zeros(N, max_new_tokens, device=dev) if entropies else None
     done = torch.zeros(N, dtype=torch.bool, device=dev)
     for t in range(max_new_tokens):
         # padded vocabulary rows are never sampled; the log-prob keeps them, as the training forward does
@@ -275,7 +275,7 @@ def _decode_sampled(step, logits, uniforms, max_new_tokens, temperature, top_p, 
         done = done | (tok == eos_token_id)
         if t + 1 == max_new_tokens or bool(done.all()): break
         logits = step(torch.where(done, PAD_ID, tok)).clone()
-    return out[:, :t + 1], lps[:, :t + 1], mask[:, :t + 1], ent[:, :t + 1]  # up to the longest completion
+    return out[:, :t + 1], lps[:, :t + 1], mask[:, :t + 1], ent[:, :t + 1] if entropies else None  # to the longest
 
 # %% ../nbs/20c_grpo.ipynb #f6c8f9fa
 def completion_inputs(ro: Rollout, rows: Sequence[int]) -> tuple:
