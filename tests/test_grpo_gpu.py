@@ -10,26 +10,18 @@ from pathlib import Path
 
 import torch
 
-try:
-    import pytest
-    needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
-except ImportError:  # plain-script mode
-    pytest, needs_gpu = None, (lambda f: f)
+from gpu_script import needs_gpu, run_tests, tiny_vlm
 
 DEV = 'cuda'
 
 
-def _setup(dtype=torch.float32):
-    "A random cobra-tiny (louder mixers, so outputs depend on the context), the tokenizer, 2 images and prompts."
+def _setup():
+    "`tiny_vlm` on `DEV`, the tokenizer, 2 images and 2 prompts."
     from PIL import Image
     from cobra_lit.data import format_prompt, load_tokenizer
-    from cobra_lit.model import build_vlm
-    torch.manual_seed(0)
-    m = build_vlm('cobra-tiny').to(DEV).eval()
-    with torch.no_grad():
-        for blk in m.llm_backbone.layers: blk.mixer.out_proj.weight.mul_(10)
     ims = [Image.new('RGB', (80, 60), (200, 30, 30)), Image.new('RGB', (64, 64), (20, 40, 220))]
-    return m, load_tokenizer(), ims, [format_prompt('What colour is the shape?'), format_prompt('Count the shapes.')]
+    prompts = [format_prompt('What colour is the shape?'), format_prompt('Count the shapes.')]
+    return tiny_vlm(DEV), load_tokenizer(), ims, prompts
 
 
 def _rollout(m, tok, ims, prompts, G, T, cuda_graph, autocast=None):
@@ -93,13 +85,5 @@ def test_grpo_cli_on_gpu():
 
 
 if __name__ == '__main__':
-    os.environ.setdefault('HF_HUB_OFFLINE', '1')
     if '--device' in sys.argv: DEV = sys.argv[sys.argv.index('--device') + 1]
-    if DEV == 'cuda' and not torch.cuda.is_available(): sys.exit('no CUDA device: nothing to check')
-    fails = 0
-    for name, f in list(globals().items()):
-        if name.startswith('test_') and callable(f):
-            try: f(); print(f'PASS {name}', flush=True)
-            except Exception as ex:
-                fails += 1; print(f'FAIL {name}: {type(ex).__name__}: {ex}', flush=True)
-    sys.exit(1 if fails else 0)
+    run_tests(globals(), DEV)

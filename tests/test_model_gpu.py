@@ -5,25 +5,12 @@ Skipped without CUDA. Also runs without pytest: `python tests/test_model_gpu.py`
 2. `feed` continuation == full prefill with the kernels (scan kernel vs step kernels).
 3. The CUDA-graph decode step == the eager step; batched == per-row generation.
 """
-import os, sys, tempfile
+import tempfile
 from pathlib import Path
 
 import torch
 
-try:
-    import pytest
-    needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
-except ImportError:  # plain-script mode
-    pytest, needs_gpu = None, (lambda f: f)
-
-
-def _tiny():
-    from cobra_lit.model import build_vlm
-    torch.manual_seed(0)
-    m = build_vlm('cobra-tiny').cuda().eval()
-    with torch.no_grad():  # random tied weights just echo the last token; louder mixers make outputs context-dependent
-        for blk in m.llm_backbone.layers: blk.mixer.out_proj.weight.mul_(10)
-    return m
+from gpu_script import needs_gpu, run_tests, tiny_vlm as _tiny
 
 
 @needs_gpu
@@ -77,13 +64,4 @@ def test_graph_equals_eager_and_batched_equals_single():
     print('graph == eager == per-row:', g.token_ids[0][:8])
 
 
-if __name__ == '__main__':
-    os.environ.setdefault('HF_HUB_OFFLINE', '1')
-    if not torch.cuda.is_available(): sys.exit('no CUDA device: nothing to check')
-    fails = 0
-    for name, f in list(globals().items()):
-        if name.startswith('test_') and callable(f):
-            try: f(); print(f'PASS {name}', flush=True)
-            except Exception as ex:
-                fails += 1; print(f'FAIL {name}: {type(ex).__name__}: {ex}', flush=True)
-    sys.exit(1 if fails else 0)
+if __name__ == '__main__': run_tests(globals())
