@@ -4,12 +4,13 @@
 
 # %% auto #0
 __all__ = ['LLM_BACKBONES', 'STAGE_MODULES', 'STAGE_OPTIM_FIELDS', 'ALIGN_DEFAULTS', 'FINETUNE_DEFAULTS', 'CHECKPOINT_MODULES',
-           'HUB_REPO', 'HUB_SUBFOLDER', 'LinearProjector', 'MLPProjector', 'FusedMLPProjector', 'LDPNetProjector',
-           'build_projector', 'mamba_config', 'llm_weights_file', 'read_mamba_weights', 'MambaLLMBackbone', 'VLM',
-           'CobraOutput', 'CobraVLM', 'stage_optim_fields', 'ModelConfig', 'Cobra3BConfig', 'CobraLDPNet3BConfig',
-           'CobraTinyConfig', 'model_config', 'released_weight_files', 'build_vlm', 'param_counts', 'cobra_state_dict',
-           'save_cobra_checkpoint', 'read_cobra_checkpoint', 'hub_checkpoint_source', 'resolve_cobra_checkpoint',
-           'cobra_checkpoint_modules', 'load_cobra_checkpoint', 'load_cobra']
+           'HUB_REPO', 'HUB_SUBFOLDER', 'LinearProjector', 'MLPProjector', 'FusedMLPProjector', 'TokenDownLayer',
+           'PosInjectLayer', 'LDPProjector', 'FusedLDPProjector', 'build_projector', 'mamba_config', 'llm_weights_file',
+           'read_mamba_weights', 'MambaLLMBackbone', 'VLM', 'CobraOutput', 'CobraVLM', 'stage_optim_fields',
+           'ModelConfig', 'Cobra3BConfig', 'CobraLDPNet3BConfig', 'CobraTinyConfig', 'model_config',
+           'released_weight_files', 'build_vlm', 'param_counts', 'cobra_state_dict', 'save_cobra_checkpoint',
+           'read_cobra_checkpoint', 'hub_checkpoint_source', 'resolve_cobra_checkpoint', 'cobra_checkpoint_modules',
+           'load_cobra_checkpoint', 'load_cobra']
 
 # %% ../nbs/10_model.ipynb #cb78cd36
 import dataclasses, json, math, os, re, warnings
@@ -25,8 +26,8 @@ from transformers import MambaConfig, MambaForCausalLM
 from transformers.utils import ModelOutput
 
 from .data import IGNORE_INDEX, EOS_ID, PAD_ID
-from .vision import (VisionBackbone, build_vision_backbone, fetch_all, hub_error_reason, hub_weights_file,
-                              vision_weight_files)
+from .vision import (VisionBackbone, build_vision_backbone, check_resize_strategy, fetch_all,
+                              hub_error_reason, hub_weights_file, vision_weight_files)
 
 # %% ../nbs/10_model.ipynb #73fba5ca
 try:  # optional CUDA kernels; transformers' Mamba picks them up by itself when importable
@@ -63,26 +64,31 @@ def _grid(x):
     if h * h != n: raise ValueError(f'ldpnet needs a square patch grid, got {n} patches')
     return x.transpose(1, 2).reshape(b, c, h, h)
 
-class _FeatureIR(nn.Module):
-    def __init__(self, i, o): super().__init__(); self.mlp = nn.Sequential(nn.Linear(i, o), nn.GELU(), nn.Linear(o, o))
-    def forward(self, x): return self.mlp(x)
-
-class _TokenDown(nn.Module):
-    def __init__(self, pool): super().__init__(); self.dwn = nn.Sequential(nn.AdaptiveAvgPool2d((pool, pool)))
+class TokenDownLayer(nn.Module):
+    "Average-pool the square token grid (B, h*h, C) to `shape` -> (B, H*W, C) (Cobra's module tree)."
+    def __init__(self, shape): super().__init__(); self.dwn = nn.Sequential(nn.AdaptiveAvgPool2d(shape))
     def forward(self, x): return self.dwn(_grid(x)).flatten(2).transpose(1, 2)
 
-class _PosInject(nn.Module):
-    def __init__(self, d): super().__init__(); self.peg = nn.Sequential(nn.Conv2d(d, d, 3, 1, 1, bias=True, groups=d))
+class PosInjectLayer(nn.Module):
+    "Position injection (PEG): a depthwise 3 x 3 conv over the token grid, added to it (Cobra's module tree)."
+    def __init__(self, in_dim, out_dim, stride=1):
+        super().__init__()
+        self.peg = nn.Sequential(nn.Conv2d(in_dim, out_dim, 3, stride, 1, bias=True, groups=out_dim))
     def forward(self, x):
-        g = _grid(x)
+        g = _grid(x)  # (B, C, h, h)
         return (self.peg(g) + g).flatten(2).transpose(1, 2)
 
-class LDPNetProjector(nn.Module):
-    "`ldpnet` (LDPNetV2): MLP, pool the patch grid to `pool` x `pool`, position injection."
-    def __init__(self, vision_dim, llm_dim, pool=14):
-        super().__init__()
-        self.mlp, self.dwn, self.peg = _FeatureIR(vision_dim, llm_dim), _TokenDown(pool), _PosInject(llm_dim)
-    def forward(self, x): return self.peg(self.dwn(self.mlp(x)))
+class LDPProjector(nn.Module):
+    "`ldpnet`: Linear(v -> hidden) GELU Linear(hidden -> llm), pool the grid to `pool` x `pool`, PEG (hidden: llm)."
+    def __init__(self, vision_dim, llm_dim, pool=14, hidden_dim=None):
+        super().__init__(); h = hidden_dim or llm_dim
+        self.projector = nn.Sequential(nn.Linear(vision_dim, h), nn.GELU(), nn.Linear(h, llm_dim),
+                                       TokenDownLayer((pool, pool)), PosInjectLayer(llm_dim, llm_dim))
+    def forward(self, x): return self.projector(x)
+
+class FusedLDPProjector(LDPProjector):
+    "`fused-ldpnet` (`cobra-ldpnet+3b`): Linear(v -> 4v) GELU Linear(4v -> llm), pool to `pool` x `pool`, PEG."
+    def __init__(self, vision_dim, llm_dim, pool=14): super().__init__(vision_dim, llm_dim, pool, 4 * vision_dim)
 
 # %% ../nbs/10_model.ipynb #b43ce2f2
 def build_projector(arch_specifier:str, vision_dim:int, llm_dim:int, num_patches:int) -> nn.Module:
@@ -91,11 +97,11 @@ def build_projector(arch_specifier:str, vision_dim:int, llm_dim:int, num_patches
     if kind == 'linear': return LinearProjector(vision_dim, llm_dim)
     if kind == 'gelu-mlp': return MLPProjector(vision_dim, llm_dim)
     if kind == 'fused-gelu-mlp': return FusedMLPProjector(vision_dim, llm_dim)
-    if kind == 'ldpnet':  # Cobra pools 27x27 to 14x14; tiny grids halve
+    if kind in ('ldpnet', 'fused-ldpnet'):  # Cobra pools 27x27 to 14x14; tiny grids halve
         pool = 14 if num_patches >= 196 else max(1, math.isqrt(num_patches) // 2)
-        return LDPNetProjector(vision_dim, llm_dim, pool=pool)
+        return (FusedLDPProjector if kind == 'fused-ldpnet' else LDPProjector)(vision_dim, llm_dim, pool=pool)
     raise ValueError(f'unknown projector in arch_specifier {arch_specifier!r} '
-                     '(linear, gelu-mlp, fused-gelu-mlp, ldpnet)')
+                     '(linear, gelu-mlp, fused-gelu-mlp, ldpnet, fused-ldpnet)')
 
 # %% ../nbs/10_model.ipynb #eb0a0568
 _MAMBA_COMMON = dict(state_size=16, expand=2, conv_kernel=4, vocab_size=50280, residual_in_fp32=True,
@@ -310,13 +316,15 @@ class ModelConfig(draccus.ChoiceRegistry, stage_optim_fields('align', ALIGN_DEFA
     enable_gradient_checkpointing: bool = True
     enable_mixed_precision_training: bool = True
 
+    def __post_init__(self): check_resize_strategy(self.image_resize_strategy)
+
 @dataclass
 class Cobra3BConfig(ModelConfig): pass
 
 @dataclass
 class CobraLDPNet3BConfig(ModelConfig):
     model_id: str = 'cobra-ldpnet+3b'
-    arch_specifier: str = 'no-align+ldpnet'
+    arch_specifier: str = 'no-align+fused-ldpnet'  # Cobra's `Cobra_3B_LDPNET`
 
 @dataclass
 class CobraTinyConfig(ModelConfig):
@@ -359,8 +367,10 @@ def build_vlm(model_cfg_or_id,
              ) -> CobraVLM:
     "Build the VLM of a `ModelConfig` or registry id, every released file fetched before anything is allocated."
     cfg = model_config(model_cfg_or_id) if isinstance(model_cfg_or_id, str) else model_cfg_or_id
+    check_resize_strategy(cfg.image_resize_strategy)  # before any file is fetched
     vfiles, lfile = released_weight_files(cfg, pretrained, pretrained if pretrained_llm is None else pretrained_llm)
-    vision = build_vision_backbone(cfg.vision_backbone_id, weight_files=vfiles)
+    vision = build_vision_backbone(cfg.vision_backbone_id, weight_files=vfiles,
+                                   image_resize_strategy=cfg.image_resize_strategy)
     llm = MambaLLMBackbone(cfg.llm_backbone_id, weights_file=lfile)
     proj = build_projector(cfg.arch_specifier, vision.embed_dim, llm.embed_dim, vision.num_patches)
     return CobraVLM(vision, proj, llm, cfg)
