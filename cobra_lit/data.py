@@ -17,12 +17,12 @@ import cobra_lit
 
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'EOS_ID', 'PAD_ID', 'STAGES', 'HUB_TOKENIZER', 'ASSETS_DIR', 'DATA_ENV', 'DEMO_COLOURS', 'DEMO_SHAPES',
-           'DEMO_KINDS', 'DEMO_SIZE', 'DEMO_BG', 'shared_data_dir', 'StageParse', 'parse_stages', 'load_tokenizer',
-           'format_prompt', 'role_problem', 'conversation_problems', 'conversation_turns', 'tokenize_conversation',
-           'DataError', 'load_llava_cot', 'UnsafePathError', 'check_relative', 'ImageResolver', 'link_images',
-           'resize_naive', 'to_tensor', 'open_image', 'sample_id', 'record_problems', 'check_records',
-           'LlavaCotDataset', 'PaddedCollator', 'LengthGroupedSampler', 'demo_scene', 'demo_captions', 'demo_answer',
-           'DemoPaths', 'make_demo_dataset']
+           'DEMO_KINDS', 'DEMO_SIZE', 'DEMO_BG', 'shared_data_dir', 'StageParse', 'parse_stages', 'parse_answer',
+           'clean_caption', 'stage_caption', 'load_tokenizer', 'format_prompt', 'role_problem', 'conversation_problems',
+           'conversation_turns', 'tokenize_conversation', 'DataError', 'load_llava_cot', 'UnsafePathError',
+           'check_relative', 'ImageResolver', 'link_images', 'resize_naive', 'to_tensor', 'open_image', 'sample_id',
+           'record_problems', 'check_records', 'LlavaCotDataset', 'PaddedCollator', 'LengthGroupedSampler',
+           'demo_scene', 'demo_captions', 'DemoPaths', 'make_demo_dataset']
 
 # %% ../nbs/00_data.ipynb #88c41c4a
 IGNORE_INDEX = -100  # label of tokens the loss skips (human turns, padding, image patches)
@@ -94,6 +94,27 @@ def parse_stages(text: str) -> StageParse:
     for s, body in stages.items():
         if not body: add(f'empty {s}')
     return StageParse(stages, problems)
+
+# %% ../nbs/00_data.ipynb #c9d618ea
+def parse_answer(text: str) -> str:
+    """The short answer of a completion, as held-out accuracy and GRPO's answer reward both compare it: its CONCLUSION
+    (or the whole text), after the last 'answer is' / 'answer:' if there is one, lower-cased, punctuation dropped."""
+    t = parse_stages(text or '').stages.get('CONCLUSION', text or '')
+    m = list(re.finditer(r'answer(\s+is)?\s*:?', t, re.IGNORECASE))
+    if m: t = t[m[-1].end():]
+    return ' '.join(re.sub(r'[^\w\s]', ' ', t.lower()).split())
+
+# %% ../nbs/00_data.ipynb #735b135a
+def clean_caption(text: str) -> str:
+    "The scored caption of an answer: `<|endoftext|>` dropped, whitespace collapsed."
+    return ' '.join(text.replace('<|endoftext|>', ' ').split())
+
+
+def stage_caption(text: str | dict, stage: str = 'CAPTION') -> str:
+    """The caption of an answer (its text, or its parsed stages): the `stage` block (CAPTION or CONCLUSION); a text
+    with no stage tags at all is a plain caption and is taken whole; '' when a structured answer lacks the stage."""
+    if isinstance(text, dict): return clean_caption(text.get(stage, ''))
+    return clean_caption(text) if not _TAG.search(text) else clean_caption(parse_stages(text).stages.get(stage, ''))
 
 # %% ../nbs/00_data.ipynb #00b4e362
 def load_tokenizer(name_or_path=None, max_length: int = 2048):
@@ -452,12 +473,6 @@ def demo_captions(rng: random.Random, objs) -> list[str]:
             f"A {objs[0]['colour']} {objs[0]['shape']} on a light background."]
     return rng.sample(caps, rng.randint(3, 5))
 
-
-def demo_answer(text: str) -> str | None:
-    "The short answer in a generated CONCLUSION (`The answer is X.`), lower-cased, or None."
-    concl = parse_stages(text).stages.get('CONCLUSION', text)
-    m = re.search(r'answer is\s+([A-Za-z0-9]+)', concl)
-    return m.group(1).lower() if m else None
 
 # %% ../nbs/00_data.ipynb #ac8b25a8
 @dataclass

@@ -16,7 +16,7 @@ from fastcore.basics import patch
 from torch.distributed.fsdp import FSDPModule
 
 from .data import (EOS_ID, IGNORE_INDEX, PAD_ID, check_records, check_relative, format_prompt, load_llava_cot,
-    load_tokenizer, open_image, parse_stages)
+    load_tokenizer, open_image, parse_answer, parse_stages, stage_caption)
 from .model import ModelConfig  # the type of GRPOConfig.model (the docs render it)
 from .generate import decode_stepper, index_pixel_values, pixel_values_for, prefill, sampling_probs
 from .strategy import (LoraConfig, all_reduce, apply_fsdp, atomic_write_text,
@@ -25,25 +25,11 @@ from .train import (FINGERPRINT_KEYS, CocoCaptionsConfig, DatasetConfig, DemoDat
     Trainer, build_model, command, kill_hook, log, parse_train_config, run_trainer)
 
 # %% auto #0
-__all__ = ['LOSS_TYPES', 'GRPO_KEYS', 'normalize_answer', 'conclusion_answer', 'format_reward', 'answer_reward', 'caption_reward',
-           'length_penalty', 'RewardError', 'load_reward_funcs', 'compute_rewards', 'group_advantages', 'grpo_loss',
-           'sample_tokens', 'sample_uniforms', 'Rollout', 'rollout', 'completion_inputs', 'completion_logps',
-           'prompt_records', 'GRPOConfig', 'parse_grpo_config', 'unsharded', 'GRPOTrainer', 'high_entropy_mask',
-           'update_chunks', 'grpo', 'main']
-
-# %% ../nbs/20c_grpo.ipynb #7287bcfd
-def normalize_answer(text: Optional[str]) -> str:
-    "Lower-case, drop a leading 'the answer is', punctuation and extra spaces: what two answers are compared on."
-    t = (text or '').lower().strip()
-    t = re.sub(r'^(the )?(final )?answer( is)?\s*:?\s*', '', t)
-    t = re.sub(r'[^\w\s]', ' ', t)
-    return ' '.join(t.split())
-
-
-def conclusion_answer(text: str) -> str:
-    "The normalised answer of a completion: its CONCLUSION (or the whole text without one)."
-    st = parse_stages(text).stages
-    return normalize_answer(st.get('CONCLUSION', text))
+__all__ = ['caption_reward', 'LOSS_TYPES', 'DEFAULT_REWARDS', 'DEFAULT_WEIGHTS', 'GRPO_KEYS', 'format_reward', 'answer_reward',
+           'CaptionReward', 'length_penalty', 'RewardError', 'load_reward_funcs', 'reward_keys', 'compute_rewards',
+           'group_advantages', 'grpo_loss', 'sample_tokens', 'sample_uniforms', 'Rollout', 'rollout',
+           'completion_inputs', 'completion_logps', 'prompt_records', 'GRPOConfig', 'parse_grpo_config', 'unsharded',
+           'GRPOTrainer', 'high_entropy_mask', 'quantile', 'update_chunks', 'grpo', 'main']
 
 # %% ../nbs/20c_grpo.ipynb #20ca6f42
 def format_reward(prompts: list, completions: list, **columns) -> list[float]:
@@ -52,29 +38,63 @@ def format_reward(prompts: list, completions: list, **columns) -> list[float]:
 
 
 def _reference_answer(i: int, columns: dict) -> str:
-    "The record's short answer, else the CONCLUSION of its reference answer turn."
+    "The record's short answer, else that of its reference answer turn (both read by `parse_answer`)."
     ans = columns.get('answer')
-    if ans is not None and ans[i] is not None: return normalize_answer(str(ans[i]))
+    if ans is not None and ans[i] is not None: return parse_answer(str(ans[i]))
     conv = (columns.get('conversations') or [None] * (i + 1))[i]
     gpt = [t['value'] for t in conv or [] if t.get('from') == 'gpt']
     if not gpt: raise ValueError('the record has neither an `answer` nor a gpt turn to take one from')
-    return conclusion_answer(gpt[0])
+    return parse_answer(gpt[0])
 
 
 def answer_reward(prompts: list, completions: list, **columns) -> list[float]:
-    "1 when the completion's CONCLUSION gives the record's answer (after `normalize_answer`); else 0."
-    return [float(conclusion_answer(c) == _reference_answer(i, columns)) for i, c in enumerate(completions)]
+    "1 when the completion's answer (`parse_answer`) is the record's; else 0."
+    return [float(parse_answer(c) == _reference_answer(i, columns)) for i, c in enumerate(completions)]
 
 
-def caption_reward(prompts: list, completions: list, references: list, **columns) -> list[float]:
-    """CIDEr-D of each completion's caption (its CONCLUSION, or the whole text) against the record's reference
-    captions (self-critical sequence training's reward, Rennie et al. 2017), PTB-tokenised as `cobra_lit.metrics`."""
-    from pycocoevalcap.cider.cider import Cider
-    from cobra_lit.metrics import tokenize_captions  # evaluation's PTB tokeniser: the one upward import (lazy)
-    caps = {i: [parse_stages(c).stages.get('CONCLUSION', c)] for i, c in enumerate(completions)}
-    gts = tokenize_captions({i: list(r) for i, r in enumerate(references)}, 'ptb')
-    _, scores = Cider().compute_score(gts, tokenize_captions(caps, 'ptb'))
-    return [float(s) for s in scores]
+class _Docs(list):
+    "Cooked references that report the corpus size as their length: CIDEr's idf reads log(len(refs))."
+    def __init__(self, items, n: int): super().__init__(items); self.n = n
+    def __len__(self): return self.n
+
+
+class CaptionReward:
+    """CIDEr-D of each completion's CAPTION stage (`stage_caption`) against the record's reference captions: the
+    self-critical reward (Rennie et al. 2017), PTB-tokenised as `cobra_lit.metrics` scores. The document frequencies
+    come from the dataset's references once (`fit`; the GRPO trainer fits every reward that has it on its records),
+    as SCST caches them, so a caption's reward does not depend on which images share its batch or rank."""
+    def __init__(self, df: Optional[dict] = None, n_docs: int = 0):
+        self.df, self.n_docs = df, n_docs
+        self.__name__ = self.__qualname__ = 'caption_reward'; self.__module__ = __name__
+
+    def fit(self, records: list) -> 'CaptionReward':
+        "A copy with the document frequencies of the records' `references` (one document per record)."
+        from pycocoevalcap.cider.cider_scorer import CiderScorer, cook_refs
+        from cobra_lit.metrics import tokenize_captions  # evaluation's PTB tokeniser: the one upward import (lazy)
+        refs = [r.get('references') for r in records]
+        if not refs or not all(refs):
+            raise ValueError('caption_reward needs `references` (reference captions) in every record: use '
+                             '--dataset.type coco-captions')
+        sc = CiderScorer()
+        sc.crefs = [cook_refs(v) for v in tokenize_captions(dict(enumerate(refs)), 'ptb').values()]
+        sc.compute_doc_freq()
+        return CaptionReward(dict(sc.document_frequency), len(refs))
+
+    def __call__(self, prompts: list, completions: list, references: list, **columns) -> list[float]:
+        from pycocoevalcap.cider.cider_scorer import CiderScorer
+        from cobra_lit.metrics import tokenize_captions
+        if self.df is None:
+            raise ValueError('caption_reward has no document frequencies: fit it on the dataset first '
+                             '(caption_reward.fit(records); the GRPO trainer does)')
+        caps = tokenize_captions({i: [stage_caption(c)] for i, c in enumerate(completions)}, 'ptb')
+        gts = tokenize_captions({i: list(r) for i, r in enumerate(references)}, 'ptb')
+        sc = CiderScorer()
+        for i in range(len(completions)): sc += (caps[i][0], gts[i])
+        sc.document_frequency.update(self.df); sc.crefs = _Docs(sc.crefs, self.n_docs)
+        return [float(v) for v in sc.compute_cider()]
+
+
+caption_reward = CaptionReward()  # `--rewards cobra_lit.grpo:caption_reward`; fitted by the trainer
 
 
 def length_penalty(prompts: list, completions: list, truncated: Optional[list] = None, **columns) -> list[float]:
@@ -124,8 +144,17 @@ def _call_reward(f, prompts, completions, columns) -> list[float]:
                           f'(every sample alone passes)') from e
 
 
+def reward_keys(funcs: list) -> list[str]:
+    "Log keys `reward/<name>`, one per function and distinct: `module:function` where names clash, then `#<index>`."
+    names = [f.__name__ for f in funcs]
+    names = [_reward_name(f) if names.count(n) > 1 else n for f, n in zip(funcs, names)]
+    return [f'reward/{n}' + (f'#{j}' if names.count(n) > 1 else '') for j, n in enumerate(names)]
+
+
 def compute_rewards(funcs: list, weights: list, prompts: list, completions: list, columns: dict) -> tuple:
-    "The weighted reward `(N,)` and each function's rewards `(N, F)`; a failure or NaN raises `RewardError`."
+    """The weighted reward `(N,)` and each function's rewards `(N, F)`. A function may return None for a completion
+    it does not apply to (TRL's rule): NaN in `(N, F)`, left out of that completion's weighted sum. A failure or a
+    non-finite number raises `RewardError`."""
     if len(weights) != len(funcs): raise ValueError(f'{len(funcs)} reward functions but {len(weights)} weights')
     per = torch.zeros(len(completions), len(funcs), dtype=torch.float64)
     for j, f in enumerate(funcs):
@@ -133,11 +162,11 @@ def compute_rewards(funcs: list, weights: list, prompts: list, completions: list
         if len(r) != len(completions):
             raise RewardError(f'reward {_reward_name(f)} returned {len(r)} values for {len(completions)} completions')
         for i, v in enumerate(r):
-            if v is None or not math.isfinite(float(v)):
+            if v is not None and not math.isfinite(float(v)):
                 raise RewardError(f'reward {_reward_name(f)} returned {v} for {_sample_id(i, columns)}: '
                                   f'{completions[i][:200]!r}')
-        per[:, j] = torch.tensor([float(v) for v in r], dtype=torch.float64)
-    return per @ torch.tensor(weights, dtype=torch.float64), per
+        per[:, j] = torch.tensor([float('nan') if v is None else float(v) for v in r], dtype=torch.float64)
+    return (per * torch.tensor(weights, dtype=torch.float64)).nansum(1), per
 
 # %% ../nbs/20c_grpo.ipynb #a99fd3f3
 def group_advantages(rewards: torch.Tensor, group_size: int, scale: bool = True, eps: float = 1e-4) -> tuple:
@@ -180,7 +209,7 @@ def grpo_loss(logps: torch.Tensor, old_logps: torch.Tensor, advantages: torch.Te
     n = n_completions or logps.shape[0]
     if loss_type == 'grpo': loss = ((per_tok * mask).sum(1) / mask.sum(1).clamp(min=1)).sum() / n
     elif loss_type == 'dapo':
-        loss = (per_tok * mask).sum() / (n_tokens if n_tokens is not None else mask.sum().clamp(min=1))
+        loss = (per_tok * mask).sum() / max(n_tokens if n_tokens is not None else float(mask.sum()), 1.0)
     else:
         if not max_completion_length: raise ValueError('dr_grpo needs max_completion_length')
         loss = (per_tok * mask).sum() / (n * max_completion_length)
@@ -278,12 +307,13 @@ def _decode_sampled(step, logits, uniforms, max_new_tokens, temperature, top_p, 
     return out[:, :t + 1], lps[:, :t + 1], mask[:, :t + 1], ent[:, :t + 1] if entropies else None  # to the longest
 
 # %% ../nbs/20c_grpo.ipynb #f6c8f9fa
-def completion_inputs(ro: Rollout, rows: Sequence[int]) -> tuple:
+def completion_inputs(ro: Rollout, rows: Sequence[int], width: Optional[int] = None) -> tuple:
     """Training inputs for rollout rows: `input_ids` (n, L) = prompt + completion (PAD after), `labels` on the
-    completion tokens only, and where each row's completion starts."""
+    completion tokens only, and where each row's completion starts. `width` pads the completions to that many tokens
+    (the global batch's longest, so a row's input does not depend on which rank decoded it)."""
     T = ro.completion_ids.shape[1]
     prompts = [ro.prompt_ids[i // ro.group_size] for i in rows]
-    L = max(len(p) for p in prompts) + T
+    L = max(len(p) for p in prompts) + max(T, width or 0)
     ids = torch.full((len(rows), L), PAD_ID, dtype=torch.long)
     labels = torch.full((len(rows), L), IGNORE_INDEX, dtype=torch.long)
     starts = torch.tensor([len(p) for p in prompts])
@@ -295,9 +325,9 @@ def completion_inputs(ro: Rollout, rows: Sequence[int]) -> tuple:
 
 
 def completion_logps(model, ro: Rollout, rows: Sequence[int], pixel_values=None, temperature: float = 1.0,
-                     autocast_dtype=None) -> torch.Tensor:
+                     autocast_dtype=None, width: Optional[int] = None) -> torch.Tensor:
     "Log-probs (n, T) of rollout rows' completion tokens under the model's forward pass (0 on padding)."
-    ids, labels, starts = completion_inputs(ro, rows)
+    ids, labels, starts = completion_inputs(ro, rows, width)
     dev = next(model.parameters()).device
     ctx = torch.autocast(dev.type, dtype=autocast_dtype) if autocast_dtype else contextlib.nullcontext()
     with ctx:
@@ -324,6 +354,10 @@ def prompt_records(dataset: DatasetConfig) -> tuple[list[dict], Path]:
     return [{**r, 'prompt': r['conversations'][0]['value']} for r in recs if r.get('image')], image_root
 
 # %% ../nbs/20c_grpo.ipynb #3bdda825
+DEFAULT_REWARDS = ('cobra_lit.grpo:format_reward', 'cobra_lit.grpo:answer_reward', 'cobra_lit.grpo:length_penalty')
+DEFAULT_WEIGHTS = (0.5, 1.0, 1.0)
+
+
 @dataclass
 class GRPOConfig(TrainConfig):
     "Everything `torchrun -m cobra_lit.grpo` takes: the trainer's options plus GRPO's; `--help` lists them."
@@ -346,9 +380,8 @@ class GRPOConfig(TrainConfig):
     scale_rewards: bool = True  # divide advantages by the group's std (false: Dr. GRPO)
     mask_truncated_completions: bool = False  # completions cut by max_completion_length carry no loss
     top_entropy_quantile: float = 1.0  # rho: only the top-rho tokens by entropy carry the policy loss (1: all)
-    rewards: tuple[str, ...] = ('cobra_lit.grpo:format_reward', 'cobra_lit.grpo:answer_reward',
-                                'cobra_lit.grpo:length_penalty')  # module:function, TRL's signature
-    reward_weights: tuple[float, ...] = (0.5, 1.0, 1.0)
+    rewards: tuple[str, ...] = DEFAULT_REWARDS  # module:function, TRL's signature
+    reward_weights: Optional[tuple[float, ...]] = None  # default: 0.5, 1, 1 for the default rewards, else 1 each
     micro_batch_size: int = 32  # completions per forward/backward pass
     freeze_embeddings: bool = False  # keep the (tied) token embedding / LM head fixed during GRPO
     save_interval: int = 50
@@ -360,6 +393,8 @@ class GRPOConfig(TrainConfig):
                              'or a Cobra checkpoint')
         if self.loss_type not in LOSS_TYPES:
             raise ValueError(f'--loss_type {self.loss_type!r}: expected one of {LOSS_TYPES}')
+        if self.reward_weights is None:  # as TRL: every function weighs 1, unless these are the built-in defaults
+            self.reward_weights = DEFAULT_WEIGHTS if tuple(self.rewards) == DEFAULT_REWARDS else (1.0,) * len(self.rewards)
         if len(self.reward_weights) != len(self.rewards):
             raise ValueError(f'{len(self.rewards)} --rewards but {len(self.reward_weights)} --reward_weights')
         if not 0 < self.top_entropy_quantile <= 1:
@@ -412,6 +447,7 @@ class GRPOTrainer(Trainer):
 
     @property
     def updates_per_step(self) -> int: return self.cfg.num_iterations
+    exact_grad_sum = True  # the same run on any rank layout (`policy_update`)
     fingerprint_keys = FINGERPRINT_KEYS + GRPO_KEYS
 
     def default_run_id(self) -> str:
@@ -427,19 +463,22 @@ class GRPOTrainer(Trainer):
     def load_data(self):
         "Prompt records and their image root; the reward functions, the tokenizer and (beta > 0) the reference."
         recs, self.image_root = prompt_records(self.cfg.dataset)
-        self.reward_funcs, self.tokenizer = load_reward_funcs(self.cfg.rewards), load_tokenizer()
+        # a reward with `fit` (caption_reward: CIDEr-D's document frequencies) is fitted once on the training records
+        self.reward_funcs = [f.fit(recs) if hasattr(f, 'fit') else f for f in load_reward_funcs(self.cfg.rewards)]
+        self.reward_keys, self.tokenizer = reward_keys(self.reward_funcs), load_tokenizer()
         return recs
 
 # %% ../nbs/20c_grpo.ipynb #0dc6f7fd
 @patch
-def build(self: GRPOTrainer):
-    "The trainer's build, plus the frozen reference model when `beta > 0` (the starting checkpoint)."
-    Trainer.build(self)
+def shard(self: GRPOTrainer):
+    """The trainer's sharding of the policy, then the frozen reference model when `beta > 0` (the starting checkpoint,
+    in the policy's precision), built here so that `resume` restores the RNG state after its seeded build."""
+    Trainer.shard(self)
     self.ref = None
     if self.cfg.beta > 0:
         self.ref = build_model(dataclasses.replace(self.cfg, lora=LoraConfig())).requires_grad_(False).eval()
         if not self.env.distributed: self.ref.to(self.env.device)
-        apply_fsdp(self.ref, self.env, mixed_precision=self.autocast is not None or self.env.distributed)
+        apply_fsdp(self.ref, self.env, mixed_precision=self.mixed)
     return self
 
 
@@ -466,8 +505,9 @@ def generate_rollout(self: GRPOTrainer, recs: list[dict], pos: list[int]) -> tup
                      cfg.max_completion_length, cfg.temperature, cfg.top_p, entropies=cfg.top_entropy_quantile < 1)
     cols = {k: [r.get(k) for r in recs for _ in range(G)] for k in set().union(*recs) - {'prompt'}}
     prompts = [r['prompt'] for r in recs for _ in range(G)]
+    ids = [r[:n] for r, n in zip(ro.completion_ids.tolist(), ro.lengths.tolist())]  # TRL's completion_ids (EOS kept)
     total, per = compute_rewards(self.reward_funcs, list(cfg.reward_weights), prompts, ro.texts,
-                                 {**cols, 'truncated': ro.truncated.tolist()})
+                                 {**cols, 'truncated': ro.truncated.tolist(), 'completion_ids': ids})
     acc = answer_reward(prompts, ro.texts, **cols) if 'answer' in cols else None
     return ro, images, total, per, acc
 
@@ -487,25 +527,44 @@ def high_entropy_mask(entropies: torch.Tensor, mask: torch.Tensor, rho: float, w
     if env is not None and env.distributed:
         parts = [torch.empty_like(vals, device=env.device) for _ in range(env.world_size)]
         dist.all_gather(parts, vals.to(env.device)); vals = torch.cat(parts).cpu()
-    return (m & (entropies >= torch.nanquantile(vals.flatten(), 1 - rho))).float()
+    vals = vals[~vals.isnan()]
+    if not vals.numel(): return m.float()
+    return (m & (entropies >= quantile(vals, 1 - rho))).float()
+
+
+def quantile(x: torch.Tensor, q: float) -> torch.Tensor:
+    """`torch.quantile(x, q)` (linear interpolation) for a 1-D `x` of any size: torch's refuses more than 2^24 values,
+    which a cobra-3b batch's token entropies exceed (e.g. 8 ranks x 64 completions x 2048 tokens x 16 steps)."""
+    pos = q * (x.numel() - 1); lo = math.floor(pos); hi = min(lo + 1, x.numel() - 1)
+    a, b = x.kthvalue(lo + 1).values, x.kthvalue(hi + 1).values
+    return torch.lerp(a, b, torch.tensor(pos - lo, dtype=x.dtype))
 
 
 # %% ../nbs/20c_grpo.ipynb #e5f6a7b8
-def update_chunks(adv: torch.Tensor, micro_batch_size: int, skip_zero: bool = True, env=None) -> list:
-    """Micro-batches (lists of rollout rows) the policy update runs. Without a KL term a zero-advantage row (its group's
-    rewards all equal) adds nothing to the loss or the gradient, as the counts that normalise the loss stay global, so
-    `skip_zero` leaves it out; every rank of `env` (a `DistEnv`) gets the same number of chunks (FSDP's collectives),
-    some possibly empty."""
-    rows = [i for i, a in enumerate(adv.tolist()) if a != 0 or not skip_zero]
-    k = max(1, math.ceil(len(rows) / micro_batch_size))
+def update_chunks(adv: torch.Tensor, group_size: int, micro_batch_size: int, skip_zero: bool = True,
+                  env=None) -> list:
+    """Micro-batches (lists of rollout rows) the policy update runs. A micro-batch holds rows of one prompt group only,
+    at most `micro_batch_size`: its input is then the same whichever rank decoded the group, and so is its gradient.
+    Without a KL term a group whose advantages are all zero (equal rewards) adds nothing to the loss or the gradient,
+    as the counts that normalise the loss stay global, so `skip_zero` leaves it out; every rank of `env` (a `DistEnv`)
+    gets the same number of chunks (FSDP's collectives), some possibly empty."""
+    if adv.numel() % group_size: raise ValueError(f'{adv.numel()} advantages do not split into groups of {group_size}')
+    out = []
+    for g, a in enumerate(adv.view(-1, group_size)):
+        if skip_zero and not bool((a != 0).any()): continue
+        rows = list(range(g * group_size, (g + 1) * group_size))
+        out += [rows[j:j + micro_batch_size] for j in range(0, group_size, micro_batch_size)]
+    k = max(1, len(out))
     if env is not None and env.distributed: k = int(all_reduce(torch.tensor([k]), env, dist.ReduceOp.MAX)[0])
-    return [rows[j * micro_batch_size:(j + 1) * micro_batch_size] for j in range(k)]
+    return out + [[] for _ in range(k - len(out))]
 
 
 # %% ../nbs/20c_grpo.ipynb #dcae16bd
 @patch
 def policy_update(self: GRPOTrainer, ro: Rollout, images: list, adv: torch.Tensor) -> dict:
-    "`num_iterations` optimizer steps of the clipped objective on one rollout batch (token counts are global)."
+    """`num_iterations` optimizer steps of the clipped objective on one rollout batch. The result does not depend on
+    the rank layout: token counts are global, a micro-batch is part of one group padded to the global width, and the
+    gradients are summed over micro-batches and ranks in float64 (`apply_fsdp(exact_grad_sum=True)`)."""
     cfg, env, dev = self.cfg, self.env, self.env.device
     mask = ro.mask.clone()
     if cfg.mask_truncated_completions: mask[ro.truncated] = 0
@@ -513,39 +572,46 @@ def policy_update(self: GRPOTrainer, ro: Rollout, images: list, adv: torch.Tenso
     rho = cfg.top_entropy_quantile
     tw = high_entropy_mask(ro.entropies, mask, rho, cfg.max_completion_length, env) if rho < 1 else None
     counts = all_reduce(torch.tensor([len(ro.texts), float(mask.sum())], dtype=torch.float64), env)
+    width = int(all_reduce(torch.tensor([ro.completion_ids.shape[1]]), env, dist.ReduceOp.MAX)[0])
     pv, has = pixel_values_for(self.model, images, len(images))
-    chunks = update_chunks(adv, cfg.micro_batch_size, skip_zero=cfg.beta == 0, env=env)
+    chunks = update_chunks(adv, ro.group_size, cfg.micro_batch_size, skip_zero=cfg.beta == 0, env=env)
     live = [bool(rows) for rows in chunks]  # an empty chunk runs one row weighted by zero (FSDP's collectives)
     chunks = [rows or [0] for rows in chunks]
     rows_pv = lambda rows: index_pixel_values(pv, torch.tensor(rows) // ro.group_size)
+    logps = lambda model, rows: completion_logps(model, ro, rows, rows_pv(rows), cfg.temperature, self.autocast,
+                                                 width).float()
     with torch.no_grad():
-        ref = [self.ref_logps(ro, rows, rows_pv(rows)) for rows in chunks] if self.ref is not None else None
-        old = [completion_logps(self.model, ro, rows, rows_pv(rows), cfg.temperature, self.autocast).float()
-               for rows in chunks] if cfg.num_iterations > 1 else None
+        ref = [logps(self.ref, rows) for rows in chunks] if self.ref is not None else None
+        old = [logps(self.model, rows) for rows in chunks] if cfg.num_iterations > 1 else None
     self.model.train(); stats = []
+    fsdp = hasattr(self.model, 'set_requires_gradient_sync')
     for it in range(cfg.num_iterations):
-        loss_sum = 0.0
+        loss_sum, acc = 0.0, {}
         for j, rows in enumerate(chunks):
-            if hasattr(self.model, 'set_requires_gradient_sync'):  # FSDP: reduce gradients on the last chunk only
-                self.model.set_requires_gradient_sync(j == len(chunks) - 1)
-            lp = completion_logps(self.model, ro, rows, rows_pv(rows), cfg.temperature, self.autocast).float()
+            if fsdp: self.model.set_requires_gradient_sync(j == len(chunks) - 1)  # FSDP sums in float64 itself
+            lp = logps(self.model, rows)
             loss, st = grpo_loss(lp, (old[j] if old else lp.detach()), adv[rows].to(dev), mask[rows].to(dev),
                                  cfg.epsilon, cfg.beta, ref[j] if ref else None, cfg.loss_type,
                                  cfg.max_completion_length, n_completions=int(counts[0]), n_tokens=float(counts[1]),
                                  token_weights=tw[rows].to(dev) if tw is not None else None)
-            (loss * (env.world_size * live[j])).backward()  # FSDP averages over ranks; the loss is a global sum
+            (loss * live[j]).backward()  # the loss is a share of the global sum; FSDP sums over ranks
+            if not fsdp: _accumulate_fp64(self.model, acc)
             if live[j]: loss_sum += float(loss.detach()); stats.append(st)
             if it == 0 and j == 0: gap = float(((lp.detach().cpu() - ro.logps[rows]) * mask[rows]).abs().max())
+        for p, g in acc.items(): p.grad = g.to(p.dtype)
         gn = clip_and_step(self.model, self.optimizer, self.scheduler, self.hp['max_grad_norm'])
+    n = all_reduce(torch.tensor([len(stats), sum(s['clip_frac'] for s in stats),
+                                 sum(s['kl'] or 0.0 for s in stats)], dtype=torch.float64), env)
     return {'loss': float(all_reduce(torch.tensor([loss_sum], dtype=torch.float64), env)[0]), 'grad_norm': gn,
-            'clip_frac': sum(s['clip_frac'] for s in stats) / max(len(stats), 1),
-            'kl': sum(s['kl'] for s in stats) / max(len(stats), 1) if cfg.beta > 0 else None, 'logp_gap': gap}
+            'clip_frac': float(n[1] / n[0].clamp(min=1)), 'kl': float(n[2] / n[0].clamp(min=1)) if cfg.beta > 0 else None,
+            'logp_gap': float(all_reduce(torch.tensor([gap]), env, dist.ReduceOp.MAX)[0])}
 
 
-# %% ../nbs/20c_grpo.ipynb #94b3dfae
-@patch
-def ref_logps(self: GRPOTrainer, ro: Rollout, rows: list, pv) -> torch.Tensor:
-    return completion_logps(self.ref, ro, rows, pv, self.cfg.temperature, self.autocast).float()
+def _accumulate_fp64(model: nn.Module, acc: dict):
+    "Move each parameter's gradient into the float64 sums `acc` (what FSDP does with `exact_grad_sum` on one process)."
+    for p in model.parameters():
+        if p.grad is not None:
+            acc[p] = acc[p] + p.grad.double() if p in acc else p.grad.double(); p.grad = None
 
 
 # %% ../nbs/20c_grpo.ipynb #e5899575
@@ -561,15 +627,16 @@ def train_step(self: GRPOTrainer, batch: tuple) -> dict:
     t2 = time.perf_counter()
     self.step += 1
     n, L = len(ro.texts), ro.lengths.double()
+    F = per.shape[1]  # each function's sum and count of applicable completions (None: not applicable)
     s = all_reduce(torch.cat([torch.tensor([n, total.sum(), (total ** 2).sum(), float((std == 0).sum()), len(std),
                                           L.sum(), ro.timings['tokens'], sum(acc) if acc else 0.0,
-                                          float((ro.entropies * ro.mask).sum()) if ro.entropies is not None else 0.]),
-                            per.sum(0)]).double(), env)
+                                          float((ro.entropies.double() * ro.mask).sum()) if ro.entropies is not None else 0.]),
+                            per.nan_to_num(0.).sum(0), (~per.isnan()).sum(0)]).double(), env)
     mx = all_reduce(torch.tensor([float(L.max())]), env, dist.ReduceOp.MAX)
     N = s[0]; mean = s[1] / N
     row = {'step': self.step, 'epoch': self.epoch, 'loss': upd['loss'], 'reward_mean': float(mean),
            'reward_std': float(((s[2] / N - mean ** 2).clamp(min=0)) ** 0.5),
-           **{f'reward/{f.__name__}': float(v / N) for f, v in zip(self.reward_funcs, s[9:])},
+           **{k: float(v / c) for k, v, c in zip(self.reward_keys, s[9:9 + F], s[9 + F:]) if c > 0},
            'accuracy': float(s[7] / N) if acc is not None else None, 'frac_zero_std_groups': float(s[3] / s[4]),
            'completion_len_mean': float(s[5] / N), 'completion_len_max': float(mx[0]),
            'entropy_mean': float(s[8] / s[5]) if ro.entropies is not None else None,

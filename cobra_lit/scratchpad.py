@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['DECODERS', 'JUDGES', 'FEEDS', 'JUDGE_CRITERIA', 'DecodeConfig', 'feeder', 'scorer', 'mean_logprob',
-           'judge_likelihood', 'judge_prompt', 'parse_judgement', 'judge_self', 'clean_caption', 'decode_direct',
-           'next_turn', 'scratchpad_pass1', 'pass2_tokens', 'pass2_state', 'scratchpad_pass2', 'decode_two_pass',
-           'stage_text', 'stage_caption', 'decode_stages', 'decode_captions']
+           'judge_likelihood', 'judge_prompt', 'parse_judgement', 'judge_self', 'decode_direct', 'next_turn',
+           'scratchpad_pass1', 'pass2_tokens', 'pass2_state', 'scratchpad_pass2', 'decode_two_pass', 'stage_text',
+           'decode_stages', 'decode_captions']
 
 # %% ../nbs/30a_scratchpad.ipynb #e6c420da
 import re
@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 import torch
 from PIL import Image
 
-from .data import EOS_ID, STAGES, format_prompt, parse_stages
+from .data import EOS_ID, STAGES, clean_caption, format_prompt, parse_stages, stage_caption
 from .generate import (
     DecodeState, GenerationOutput, continue_from, feed_chunk, feed_exact, pixel_values_for, prefill, prefill_prompts,
     token_logprobs, token_logprobs_chunk)
@@ -119,10 +119,6 @@ def judge_self(model, tokenizer, images, question:str, stage:str, candidates:lis
 def _result(prompt, raw, caption, scratchpad=None, stages=None, **extra) -> dict:
     return dict(caption=caption, raw_output=raw, prompt=prompt, scratchpad=scratchpad, stages=stages, **extra)
 
-def clean_caption(text:str) -> str:
-    "The scored caption of an answer: `<|endoftext|>` dropped, whitespace collapsed."
-    return ' '.join(text.replace('<|endoftext|>', ' ').split())
-
 @torch.no_grad()
 def decode_direct(model, tokenizer, images:Sequence[Image.Image], cfg:DecodeConfig) -> list:
     "One greedy caption per image from the image and `cfg.prompt`."
@@ -190,10 +186,6 @@ def _finish_stage(model, tokenizer, pre:DecodeState, post:DecodeState, ids:list,
 def stage_text(consumed:str, stage:str) -> str:
     "The inner text of `stage` in what one stage step consumed (`... </STAGE>`)."
     return consumed.split(f'</{stage}>')[0].strip()
-
-def stage_caption(stages:dict, caption_stage:str='CONCLUSION') -> str:
-    "The caption of a structured answer: its `caption_stage` (CONCLUSION or CAPTION), '' if missing."
-    return clean_caption(stages.get(caption_stage, ''))
 
 # %% ../nbs/30a_scratchpad.ipynb #b82bbaa5
 @torch.no_grad()

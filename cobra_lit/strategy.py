@@ -25,8 +25,9 @@ from .model import cobra_state_dict
 __all__ = ['DistEnv', 'init_distributed', 'get_logger', 'grad_accumulation', 'param_groups', 'make_scheduler', 'token_loss_sum',
            'count_label_tokens', 'ResumeSampler', 'make_loader', 'apply_fsdp', 'full_state_dict', 'optimizer_state',
            'load_optimizer_state', 'rng_state', 'set_rng_state', 'gather_rng_states', 'atomic_torch_save',
-           'atomic_write_text', 'NonFiniteLossError', 'to_device', 'all_reduce', 'train_step', 'clip_and_step',
-           'peak_memory_mb', 'cobra_model_block', 'LoraConfig', 'LoraWeight', 'apply_lora', 'merge_lora_state_dict']
+           'atomic_write_text', 'NonFiniteLossError', 'to_device', 'all_reduce', 'train_step', 'grad_norm',
+           'clip_and_step', 'peak_memory_mb', 'cobra_model_block', 'LoraConfig', 'LoraWeight', 'apply_lora',
+           'merge_lora_state_dict']
 
 # %% ../nbs/20a_strategy.ipynb #b04edb4f
 @dataclass
@@ -137,8 +138,10 @@ def make_loader(dataset, env: DistEnv, per_device: int, accumulation: int, seed:
 
 # %% ../nbs/20a_strategy.ipynb #a3888cf2
 def apply_fsdp(model: nn.Module, env: DistEnv, mixed_precision: bool = False, activation_checkpointing: bool = False,
-               reshard_after_forward: bool = True) -> nn.Module:
-    "Activation checkpointing and (under torchrun) FSDP2 on each of `model.fsdp_blocks()`, then the root."
+               reshard_after_forward: bool = True, exact_grad_sum: bool = False) -> nn.Module:
+    """Activation checkpointing and (under torchrun) FSDP2 on each of `model.fsdp_blocks()`, then the root.
+    `exact_grad_sum`: gradients are accumulated over micro-batches and summed over ranks in float64 (cast to the
+    parameter dtype once), and summed, not averaged, so the result does not depend on how the batch is split."""
     from torch.distributed._composable import checkpoint
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
     blocks = list(model.fsdp_blocks())
@@ -146,10 +149,11 @@ def apply_fsdp(model: nn.Module, env: DistEnv, mixed_precision: bool = False, ac
         for b in blocks:
             if any(p.requires_grad for p in b.parameters()): checkpoint(b)
     if not env.distributed: return model
-    mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if mixed_precision \
-        else MixedPrecisionPolicy()
-    for b in blocks: fully_shard(b, mp_policy=mp, reshard_after_forward=reshard_after_forward)
-    fully_shard(model, mp_policy=mp, reshard_after_forward=reshard_after_forward)
+    mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16 if mixed_precision else None,
+                              reduce_dtype=torch.float64 if exact_grad_sum else torch.float32 if mixed_precision else None)
+    for b in blocks + [model]:
+        fully_shard(b, mp_policy=mp, reshard_after_forward=reshard_after_forward)
+        if exact_grad_sum: b.set_gradient_divide_factor(1.0)  # per FSDP module (it does not recurse)
     return model
 
 # %% ../nbs/20a_strategy.ipynb #0b6054b6
@@ -264,12 +268,23 @@ def train_step(model: nn.Module, micro_batches: list[dict], optimizer, scheduler
     return {'loss': loss, 'grad_norm': gn, 'lr': lr, 'tokens': int(counts[1])}
 
 
+def grad_norm(grads: list) -> float:
+    """The global L2 norm of `grads` (FSDP2 shards too), summed in float64: the same value, to the float32 clip
+    factor, however the parameters are sharded (torch's `clip_grad_norm_` sums shards in float32, in shard order)."""
+    local = [g.to_local() if hasattr(g, 'to_local') else g for g in grads]
+    sq = sum((g.double() ** 2).sum() for g in local) if local else torch.zeros((), dtype=torch.float64)
+    if any(hasattr(g, 'to_local') for g in grads) and dist.is_initialized(): dist.all_reduce(sq)
+    return math.sqrt(float(sq))
+
+
 def clip_and_step(model: nn.Module, optimizer, scheduler, max_grad_norm: float, context: str = '') -> float:
     "Clip the gradients, step the optimizer and the schedule, zero; returns the norm (a non-finite one raises)."
-    params = [p for p in model.parameters() if p.grad is not None]
-    gn = torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
-    gn = float(gn.full_tensor() if hasattr(gn, 'full_tensor') else gn)  # a DTensor under FSDP2
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    gn = grad_norm(grads)
     if not math.isfinite(gn): raise NonFiniteLossError(f'gradient norm is {gn}{context}')
+    coef = max_grad_norm / (gn + 1e-6)  # torch's clip_grad_norm_ rule, in float64
+    if coef < 1:
+        for g in grads: g.mul_(coef)
     optimizer.step(); scheduler.step(); optimizer.zero_grad(set_to_none=True)
     return gn
 

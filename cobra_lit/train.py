@@ -274,7 +274,7 @@ def restore_weights(model: nn.Module, path: Path, state: dict):
 def demo_accuracy(model: nn.Module, dataset_cfg: DemoDatasetConfig, max_new_tokens: int = 120, limit: int = 100,
                   batch_size: int = 16) -> dict:
     "Greedy-decode the demo's held-out questions; accuracy of the parsed short answers."
-    from cobra_lit.data import demo_answer, format_prompt, open_image
+    from cobra_lit.data import format_prompt, open_image, parse_answer
     from cobra_lit.generate import generate
     every = json.loads(dataset_cfg.test_file().read_text()); recs = every[:limit]
     image_root = Path(dataset_cfg.dataset_root)/'images'
@@ -289,7 +289,7 @@ def demo_accuracy(model: nn.Module, dataset_cfg: DemoDatasetConfig, max_new_toke
                            stop=['</CONCLUSION>'])
             texts += list(out.texts)
     model.train(was_training)
-    preds = [demo_answer(t) for t in texts]
+    preds = [parse_answer(t) for t in texts]
     kinds = {}
     for r in every: kinds.setdefault(r['kind'], set()).add(r['answer'])  # answer space per kind, from the whole split
     correct = [p == r['answer'] for p, r in zip(preds, recs)]
@@ -430,6 +430,7 @@ class Trainer:
         return stage_hparams(self.cfg.model, self.cfg.stage)
 
     updates_per_step = 1  # optimizer updates per logged step (GRPO: passes over each rollout batch)
+    exact_grad_sum = False  # float64 gradient sums over micro-batches and ranks (GRPO: any rank layout, same run)
     fingerprint_keys = FINGERPRINT_KEYS  # config entries a resume must match
 
     def default_run_id(self) -> str: return default_run_id(self.cfg)
@@ -470,10 +471,10 @@ def open_run(self: Trainer):
 def shard(self: Trainer):
     "Move to the device; activation checkpointing and FSDP2 per block, then the root; bf16 on GPU."
     env, cfg = self.env, self.cfg
-    mixed = env.device.type == 'cuda' and cfg.model.enable_mixed_precision_training
+    self.mixed = mixed = env.device.type == 'cuda' and cfg.model.enable_mixed_precision_training
     if not env.distributed: self.model.to(env.device)
     apply_fsdp(self.model, env, mixed_precision=mixed, activation_checkpointing=cfg.model.enable_gradient_checkpointing,
-               reshard_after_forward=self.hp['train_strategy'] != 'fsdp-shard-grad-op')
+               reshard_after_forward=self.hp['train_strategy'] != 'fsdp-shard-grad-op', exact_grad_sum=self.exact_grad_sum)
     self.autocast = torch.bfloat16 if mixed and not env.distributed else None  # FSDP2 casts by its own policy
     return self
 
