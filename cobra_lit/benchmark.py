@@ -287,7 +287,8 @@ def load_model(checkpoint, model_type:str|None=None, device:str='cpu', dtype:str
         else:
             model = build_vlm(model_config(target))  # a random LLM: the checkpoint replaces it, never download it
             if pretrained_vision:
-                model.vision_backbone = build_vision_backbone(model.config.vision_backbone_id, pretrained=True)
+                model.vision_backbone = build_vision_backbone(model.config.vision_backbone_id, pretrained=True,
+                    image_resize_strategy=model.config.image_resize_strategy)
             if ckpt is not None: load_cobra_checkpoint(model, ckpt)
     except Exception as e:
         raise BenchmarkError(f'checkpoint {checkpoint} does not load into {target}: {type(e).__name__}: {e}') from e

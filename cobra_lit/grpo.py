@@ -29,7 +29,7 @@ __all__ = ['caption_reward', 'LOSS_TYPES', 'DEFAULT_REWARDS', 'DEFAULT_WEIGHTS',
            'CaptionReward', 'length_penalty', 'RewardError', 'load_reward_funcs', 'reward_keys', 'compute_rewards',
            'group_advantages', 'grpo_loss', 'sample_tokens', 'sample_uniforms', 'Rollout', 'rollout',
            'completion_inputs', 'completion_logps', 'prompt_records', 'GRPOConfig', 'parse_grpo_config', 'unsharded',
-           'GRPOTrainer', 'high_entropy_mask', 'quantile', 'update_chunks', 'grpo', 'main']
+           'GRPOTrainer', 'high_entropy_mask', 'update_chunks', 'grpo', 'main']
 
 # %% ../nbs/20c_grpo.ipynb #20ca6f42
 def format_reward(prompts: list, completions: list, **columns) -> list[float]:
@@ -527,17 +527,7 @@ def high_entropy_mask(entropies: torch.Tensor, mask: torch.Tensor, rho: float, w
     if env is not None and env.distributed:
         parts = [torch.empty_like(vals, device=env.device) for _ in range(env.world_size)]
         dist.all_gather(parts, vals.to(env.device)); vals = torch.cat(parts).cpu()
-    vals = vals[~vals.isnan()]
-    if not vals.numel(): return m.float()
-    return (m & (entropies >= quantile(vals, 1 - rho))).float()
-
-
-def quantile(x: torch.Tensor, q: float) -> torch.Tensor:
-    """`torch.quantile(x, q)` (linear interpolation) for a 1-D `x` of any size: torch's refuses more than 2^24 values,
-    which a cobra-3b batch's token entropies exceed (e.g. 8 ranks x 64 completions x 2048 tokens x 16 steps)."""
-    pos = q * (x.numel() - 1); lo = math.floor(pos); hi = min(lo + 1, x.numel() - 1)
-    a, b = x.kthvalue(lo + 1).values, x.kthvalue(hi + 1).values
-    return torch.lerp(a, b, torch.tensor(pos - lo, dtype=x.dtype))
+    return (m & (entropies >= torch.nanquantile(vals.flatten(), 1 - rho))).float()
 
 
 # %% ../nbs/20c_grpo.ipynb #e5f6a7b8
