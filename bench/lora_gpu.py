@@ -5,7 +5,7 @@ to the fused `mamba_inner_fn` as tensors. cobra_lit's LoRA is a parametrisation 
 the kernel reads W + (alpha/r) B A and its backward reaches A and B. This script builds `cobra-3b` with random
 weights in bf16 on the GPU, puts LoRA on in_proj / x_proj / out_proj of every Mamba block, freezes everything else
 (the projector too, so every change of the loss is the adapters'), and runs two optimizer steps with the trainer's
-`train_step` on one 1 x 512-token batch (plus the image patches). It prints the device, how many `mamba_inner_fn`
+`supervised_step` on one 1 x 512-token batch (plus the image patches). It prints the device, how many `mamba_inner_fn`
 calls returned the fused output, the loss before / after one / after two steps, and per projection the norm of the
 change of A and of B; it exits 1 if the fused path was not taken, if any adapter kind did not move, or if a frozen
 base weight moved.
@@ -66,7 +66,7 @@ def main(argv=None):
         sys.exit('bench/lora_gpu.py needs a CUDA GPU with mamba_ssm + causal_conv1d, and none is visible here; '
                  'it checks the fused mamba_inner_fn path, which exists only there (--cpu checks the script alone)')
     from cobra_lit.model import HAS_MAMBA_KERNELS, build_vlm
-    from cobra_lit.strategy import DistEnv, LoraConfig, apply_lora, make_scheduler, param_groups, train_step
+    from cobra_lit.strategy import DistEnv, LoraConfig, apply_lora, make_scheduler, param_groups, supervised_step
     if not a.cpu and not HAS_MAMBA_KERNELS:
         sys.exit('bench/lora_gpu.py: mamba_ssm / causal_conv1d are not importable, so training would not take the '
                  'fused mamba_inner_fn path this script checks')
@@ -86,7 +86,7 @@ def main(argv=None):
     env, losses, times = DistEnv(device=dev), [], []
     for _ in range(2):
         if dev.type == 'cuda': torch.cuda.synchronize()
-        t = time.perf_counter(); losses.append(train_step(model, [b], opt, sch, env, 1.0)['loss'])
+        t = time.perf_counter(); losses.append(supervised_step(model, [b], opt, sch, env, 1.0)['loss'])
         if dev.type == 'cuda': torch.cuda.synchronize()
         times.append(time.perf_counter() - t)
     with torch.no_grad():

@@ -79,7 +79,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
     from cobra_lit.model import build_vlm
-    from cobra_lit.strategy import apply_fsdp, init_distributed, make_scheduler, param_groups, train_step
+    from cobra_lit.strategy import apply_fsdp, init_distributed, make_scheduler, param_groups, supervised_step
     from cobra_lit.train import parse_train_config, stage_hparams
     model_id = a.model or ('cobra-3b' if a.gpu else 'cobra-tiny')
     stage = a.stage or ('finetune' if a.gpu else 'full-finetune')
@@ -111,19 +111,19 @@ def main(argv=None):
     for i in range(steps + 1):
         if env.device.type == 'cuda': torch.cuda.synchronize()
         t = time.perf_counter()
-        m = train_step(model, [b], opt, sch, env, 1.0, autocast)
+        m = supervised_step(model, [b], opt, sch, env, 1.0, autocast)
         if env.device.type == 'cuda': torch.cuda.synchronize()
         times.append(time.perf_counter() - t)
     step_s = sorted(times[1:])[len(times[1:]) // 2]  # median after the warm-up step
     base_s = None
     if not env.distributed:  # baseline in the same run: the loss through the full (B, T, vocab) logits, as before
-        class FullLogits(torch.nn.Module):  # no `return_logits` in its signature: train_step keeps the logits
+        class FullLogits(torch.nn.Module):  # no `return_logits` in its signature: supervised_step keeps the logits
             def __init__(self, m): super().__init__(); self.m = m
             def forward(self, **kw): return self.m(**kw)
         base = []
         for i in range(steps + 1):
             if env.device.type == 'cuda': torch.cuda.synchronize()
-            t = time.perf_counter(); train_step(FullLogits(model), [b], opt, sch, env, 1.0, autocast)
+            t = time.perf_counter(); supervised_step(FullLogits(model), [b], opt, sch, env, 1.0, autocast)
             if env.device.type == 'cuda': torch.cuda.synchronize()
             base.append(time.perf_counter() - t)
         base_s = sorted(base[1:])[len(base[1:]) // 2]

@@ -4,7 +4,7 @@
 
 # %% ../nbs/20a_strategy.ipynb #18226094
 from __future__ import annotations
-import contextlib, inspect, json, logging, math, os, random, resource
+import contextlib, inspect, json, logging, math, os, random, resource, signal
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,9 +25,9 @@ from .model import cobra_state_dict
 __all__ = ['DistEnv', 'init_distributed', 'get_logger', 'grad_accumulation', 'param_groups', 'make_scheduler', 'token_loss_sum',
            'count_label_tokens', 'ResumeSampler', 'make_loader', 'apply_fsdp', 'full_state_dict', 'optimizer_state',
            'load_optimizer_state', 'rng_state', 'set_rng_state', 'gather_rng_states', 'atomic_torch_save',
-           'atomic_write_text', 'NonFiniteLossError', 'to_device', 'all_reduce', 'train_step', 'grad_norm',
-           'clip_and_step', 'peak_memory_mb', 'cobra_model_block', 'LoraConfig', 'LoraWeight', 'apply_lora',
-           'merge_lora_state_dict']
+           'atomic_write_text', 'NonFiniteLossError', 'to_device', 'all_reduce', 'supervised_step', 'grad_norm',
+           'clip_and_step', 'kill_point', 'peak_memory_mb', 'cobra_model_block', 'LoraConfig', 'LoraWeight',
+           'apply_lora', 'merge_lora_state_dict']
 
 # %% ../nbs/20a_strategy.ipynb #b04edb4f
 @dataclass
@@ -240,7 +240,7 @@ def all_reduce(t: torch.Tensor, env: DistEnv, op=dist.ReduceOp.SUM) -> torch.Ten
     return r.to(t.device)
 
 
-def train_step(model: nn.Module, micro_batches: list[dict], optimizer, scheduler, env: DistEnv, max_grad_norm: float,
+def supervised_step(model: nn.Module, micro_batches: list[dict], optimizer, scheduler, env: DistEnv, max_grad_norm: float,
                autocast_dtype: Optional[torch.dtype] = None) -> dict:
     "One optimizer step on this rank's micro-batches: loss (token-weighted, global batch), grad_norm, lr, tokens."
     counts = torch.tensor([sum(count_label_tokens(b['labels']) for b in micro_batches),
@@ -287,6 +287,13 @@ def clip_and_step(model: nn.Module, optimizer, scheduler, max_grad_norm: float, 
         for g in grads: g.mul_(coef)
     optimizer.step(); scheduler.step(); optimizer.zero_grad(set_to_none=True)
     return gn
+
+
+def kill_point(var: str, count: int):
+    """Fault injection for tests, the one hook: with `$var` set to N, the process SIGKILLs itself once `count`
+    reaches N (a training step, images decoded): the work a preempted job loses."""
+    n = os.environ.get(var)
+    if n and count >= int(n): os.kill(os.getpid(), signal.SIGKILL)
 
 
 def peak_memory_mb(device: torch.device) -> float:

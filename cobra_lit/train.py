@@ -24,15 +24,15 @@ from .strategy import (DistEnv, LoraConfig, NonFiniteLossError, apply_fsdp, appl
                                 atomic_write_text, cobra_model_block, full_state_dict, gather_rng_states, get_logger,
                                 grad_accumulation, init_distributed, load_optimizer_state, make_loader, make_scheduler,
                                 merge_lora_state_dict, optimizer_state, param_groups, peak_memory_mb, set_rng_state,
-                                train_step as optimizer_step)
+                                supervised_step, kill_point)
 
 # %% auto #0
-__all__ = ['STAGES', 'DEMO_RECIPE', 'HPARAMS', 'log', 'FINGERPRINT_KEYS', 'DatasetConfig', 'DemoDatasetConfig',
+__all__ = ['TRAIN_STAGES', 'DEMO_RECIPE', 'HPARAMS', 'log', 'FINGERPRINT_KEYS', 'DatasetConfig', 'DemoDatasetConfig',
            'LlavaCot100kConfig', 'CocoCaptionsConfig', 'demo_model_config', 'TrainConfig', 'parse_train_config',
            'stage_hparams', 'JsonlTracker', 'WandbTracker', 'make_trackers', 'config_dict', 'default_run_id',
-           'fingerprint', 'fingerprint_mismatch', 'restore_weights', 'demo_accuracy', 'save_checkpoint', 'barrier',
-           'read_resume_state', 'truncate_log', 'weight_sources', 'build_model', 'checkpoint_modules', 'kill_hook',
-           'load_dataset', 'Trainer', 'run_trainer', 'train', 'command', 'main']
+           'fingerprint', 'fingerprint_mismatch', 'demo_accuracy', 'Checkpointer', 'barrier', 'truncate_log',
+           'weight_sources', 'build_model', 'checkpoint_modules', 'kill_hook', 'load_dataset', 'Trainer', 'run_trainer',
+           'train', 'command', 'main']
 
 # %% ../nbs/20_train.ipynb #1281577a
 @dataclass
@@ -109,7 +109,7 @@ class CocoCaptionsConfig(DatasetConfig):
 
 
 # %% ../nbs/20_train.ipynb #bac54def
-STAGES = tuple(STAGE_MODULES)  # align, finetune, full-finetune: the model's stage -> trained modules table
+TRAIN_STAGES = tuple(STAGE_MODULES)  # align, finetune, full-finetune (data.STAGES are the answer's tags)
 # What the no-argument run changes in cobra-tiny's registry defaults so it learns the demo task in a few CPU minutes
 DEMO_RECIPE = dict(finetune_learning_rate=3e-3, finetune_epochs=3, finetune_per_device_batch_size=8,
                    finetune_warmup_ratio=0.05)
@@ -146,7 +146,7 @@ class TrainConfig:
     eval_limit: int = 100  # held-out records to score
     def validate(self) -> 'TrainConfig':
         "Raise `ValueError` for a value no run can use."
-        if self.stage not in STAGES: raise ValueError(f'--stage {self.stage!r}: expected one of {STAGES}')
+        if self.stage not in TRAIN_STAGES: raise ValueError(f'--stage {self.stage!r}: expected one of {TRAIN_STAGES}')
         bad = [t for t in self.trackers if t not in ('jsonl', 'wandb')]
         if bad: raise ValueError(f'--trackers {bad}: expected jsonl and/or wandb')
         if self.device not in ('auto', 'cpu', 'cuda'):
@@ -261,15 +261,6 @@ def fingerprint_mismatch(saved: dict, now: dict) -> list[str]:
     walk(saved, now, '')
     return out
 
-# %% ../nbs/20_train.ipynb #e5930db5
-def restore_weights(model: nn.Module, path: Path, state: dict):
-    "Load the trained weights of a trainer checkpoint into the freshly built (unsharded) `model`."
-    if 'trainable' in state:  # LoRA: adapters + other trained modules, by parameter name
-        missing = {n for n, p in model.named_parameters() if p.requires_grad} - set(state['trainable'])
-        if missing: raise ValueError(f'{path}: train_state.trainable lacks {sorted(missing)[:5]}')
-        model.load_state_dict(state['trainable'], strict=False)
-    else: load_cobra_checkpoint(model, path)
-
 # %% ../nbs/20_train.ipynb #a82beecb
 def demo_accuracy(model: nn.Module, dataset_cfg: DemoDatasetConfig, max_new_tokens: int = 120, limit: int = 100,
                   batch_size: int = 16) -> dict:
@@ -310,30 +301,69 @@ def _link_or_copy(src: Path, dst: Path):
     os.replace(tmp, dst)
 
 
-def save_checkpoint(model, optimizer, scheduler, env: DistEnv, cfg: TrainConfig, ckpt_dir: Path, step: int, epoch: int,
-                    loss: float, fp: dict, modules: list[str], extra_state: Optional[dict] = None) -> Optional[Path]:
-    """Write `checkpoint-latest.pt` (weights + everything a resume needs) and `checkpoint-<step>.pt` (weights only),
-    keeping the newest `cfg.keep_last` step files; collective under FSDP."""
-    sd = full_state_dict(model, env)
-    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    osd, rngs = optimizer_state(model, optimizer, env), gather_rng_states(env)
-    if not env.is_main:
-        barrier(env); return None
-    block = cobra_model_block(merge_lora_state_dict(sd, cfg.lora) if cfg.lora.enabled else sd, modules)
-    info = {'step': step, 'epoch': epoch, 'loss': loss, 'world_size': env.world_size, 'modules': list(modules),
-            'fingerprint': json.dumps(fp, sort_keys=True)}
-    resume = {'optimizer': osd, 'scheduler': scheduler.state_dict(), 'rng': rngs, **(extra_state or {})}
-    if cfg.lora.enabled: resume['trainable'] = {k: v for k, v in sd.items() if k in trainable}
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    latest, path = ckpt_dir/'checkpoint-latest.pt', ckpt_dir/f'checkpoint-{step:06d}.pt'
-    # the optimizer state (2x the trained weights in fp32) lives only in the latest file: only a resume reads it
-    atomic_torch_save({'model': block, 'train_state': info}, path)
-    atomic_torch_save({'model': block, 'train_state': {**info, **resume}}, latest)
-    _link_or_copy(latest, ckpt_dir/'latest-checkpoint.pt')  # Cobra's name for a run folder's weights
-    steps = sorted(ckpt_dir.glob('checkpoint-[0-9]*.pt'))
-    for old in steps[:-cfg.keep_last] if cfg.keep_last > 0 else []: old.unlink()
-    barrier(env)
-    return path
+class Checkpointer:
+    """A run's checkpoints, in one place: the file names, the weights-only step files (`checkpoint-<step>.pt`, the
+    newest `keep_last` kept), `checkpoint-latest.pt` with the optimizer, scheduler and every rank's RNG state and the
+    fingerprint a resume must match (and Cobra's `latest-checkpoint.pt`, the same file), LoRA merged into Cobra's
+    weights, and reading all that back for `--resume true`. Saving is collective under FSDP."""
+    def __init__(self, ckpt_dir: Path, env: DistEnv, fp: dict, lora: LoraConfig, keep_last: int = 0):
+        self.dir, self.env, self.fp, self.lora, self.keep_last = Path(ckpt_dir), env, fp, lora, keep_last
+        self.latest = self.dir/'checkpoint-latest.pt'
+
+    def step_file(self, step: int) -> Path: return self.dir/f'checkpoint-{step:06d}.pt'
+    def exists(self) -> bool: return any(self.dir.glob('checkpoint-*.pt'))
+
+    def save(self, model, optimizer, scheduler, step: int, epoch: int, loss: float, modules: list[str],
+             extra_state: Optional[dict] = None) -> Optional[Path]:
+        "Write the step file and the latest file (rank 0); `extra_state` joins what a resume reads."
+        env = self.env
+        sd = full_state_dict(model, env)
+        trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+        osd, rngs = optimizer_state(model, optimizer, env), gather_rng_states(env)
+        if not env.is_main:
+            barrier(env); return None
+        block = cobra_model_block(merge_lora_state_dict(sd, self.lora) if self.lora.enabled else sd, modules)
+        info = {'step': step, 'epoch': epoch, 'loss': loss, 'world_size': env.world_size, 'modules': list(modules),
+                'fingerprint': json.dumps(self.fp, sort_keys=True)}
+        resume = {'optimizer': osd, 'scheduler': scheduler.state_dict(), 'rng': rngs, **(extra_state or {})}
+        if self.lora.enabled: resume['trainable'] = {k: v for k, v in sd.items() if k in trainable}
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self.step_file(step)
+        # the optimizer state (2x the trained weights in fp32) lives only in the latest file: only a resume reads it
+        atomic_torch_save({'model': block, 'train_state': info}, path)
+        atomic_torch_save({'model': block, 'train_state': {**info, **resume}}, self.latest)
+        _link_or_copy(self.latest, self.dir/'latest-checkpoint.pt')  # Cobra's name for a run folder's weights
+        steps = sorted(self.dir.glob('checkpoint-[0-9]*.pt'))
+        for old in steps[:-self.keep_last] if self.keep_last > 0 else []: old.unlink()
+        barrier(env)
+        return path
+
+    def read_resume_state(self) -> dict:
+        "The latest file's `train_state`, refusing one from another config, model or world size."
+        path = self.latest
+        if not path.is_file(): raise FileNotFoundError(f'--resume true but there is no checkpoint to resume: {path}')
+        ck = torch.load(path, map_location='cpu', weights_only=True, mmap=True)
+        st = ck.get('train_state')
+        if st is None or 'optimizer' not in st:
+            raise ValueError(f'{path} holds no resume state (a Cobra weights file?): pass it as --pretrained_checkpoint')
+        bad = fingerprint_mismatch(json.loads(st['fingerprint']), self.fp)
+        if bad: raise ValueError(f'refusing to resume from {path}: it was written by a different run setup: '
+                                 + '; '.join(bad))
+        return st
+
+    def restore_weights(self, model: nn.Module, state: dict):
+        "Load the trained weights of the latest file into the freshly built (unsharded) `model`."
+        if 'trainable' in state:  # LoRA: adapters + other trained modules, by parameter name
+            missing = {n for n, p in model.named_parameters() if p.requires_grad} - set(state['trainable'])
+            if missing: raise ValueError(f'{self.latest}: train_state.trainable lacks {sorted(missing)[:5]}')
+            model.load_state_dict(state['trainable'], strict=False)
+        else: load_cobra_checkpoint(model, self.latest)
+
+    def restore_training_state(self, model, optimizer, scheduler, state: dict):
+        "Restore the optimizer (broadcast under FSDP), the schedule and this rank's RNG state."
+        load_optimizer_state(model, optimizer, state['optimizer'], self.env)
+        scheduler.load_state_dict(state['scheduler'])
+        set_rng_state(state['rng'][self.env.rank])
 
 
 def barrier(env: DistEnv):
@@ -341,19 +371,6 @@ def barrier(env: DistEnv):
     if env.distributed: dist.barrier()
 
 # %% ../nbs/20_train.ipynb #53689b1d
-def read_resume_state(path: Path, fp: dict) -> dict:
-    "Load a trainer checkpoint's `train_state`, refusing one from another config, model or world size."
-    if not Path(path).is_file(): raise FileNotFoundError(f'--resume true but there is no checkpoint to resume: {path}')
-    ck = torch.load(path, map_location='cpu', weights_only=True, mmap=True)
-    st = ck.get('train_state')
-    if st is None or 'optimizer' not in st:
-        raise ValueError(f'{path} holds no resume state (a Cobra weights file?): pass it as --pretrained_checkpoint')
-    bad = fingerprint_mismatch(json.loads(st['fingerprint']), fp)
-    if bad: raise ValueError(f'refusing to resume from {path}: it was written by a different run setup: '
-                             + '; '.join(bad))
-    return st
-
-
 def truncate_log(path: Path, step: int):
     "Drop log lines written after `step` (they came after the checkpoint a resume starts from)."
     if not path.is_file(): return
@@ -397,7 +414,7 @@ def checkpoint_modules(model: nn.Module, cfg: TrainConfig, warn: bool = True) ->
 def kill_hook(step: int):
     """Fault injection for tests: `COBRA_LIT_KILL_AT_STEP=N` makes the process SIGKILL itself after step N's
     update, before its checkpoint (the work a preempted job loses)."""
-    if os.environ.get('COBRA_LIT_KILL_AT_STEP') == str(step): os.kill(os.getpid(), signal.SIGKILL)
+    kill_point('COBRA_LIT_KILL_AT_STEP', step)
 
 # %% ../nbs/20_train.ipynb #f5190fab
 def load_dataset(cfg: TrainConfig, model) -> LlavaCotDataset:
@@ -414,12 +431,12 @@ class Trainer:
         self.cfg = cfg.validate()
         self.env = env or init_distributed(cfg.device)
         self.run_dir = Path(cfg.run_root_dir)/(cfg.run_id or self.default_run_id())
-        self.ckpt_dir, self.log_path = self.run_dir/'checkpoints', self.run_dir/'logs'/'train.jsonl'
-        self.latest = self.ckpt_dir/'checkpoint-latest.pt'
+        self.log_path = self.run_dir/'logs'/'train.jsonl'
         self.hp = self.hparams()
         self.accum = grad_accumulation(self.hp['global_batch_size'], self.hp['per_device_batch_size'],
                                        self.env.world_size)
         self.fp = fingerprint(cfg, self.env.world_size, self.fingerprint_keys)
+        self.ckpt = Checkpointer(self.run_dir/'checkpoints', self.env, self.fp, cfg.lora, cfg.keep_last)
         self.step, self.epoch, self.row, self.trackers, self.resume_state = 0, 0, {}, [], None
         self.summary = {'run_id': self.run_dir.name, 'world_size': self.env.world_size, 'device': str(self.env.device),
                         'stage': cfg.stage, 'model': cfg.model.model_id, 'dataset': cfg.dataset.dataset_id}
@@ -453,8 +470,8 @@ class Trainer:
 def open_run(self: Trainer):
     "Read the resume state (or refuse to overwrite a run), then write config.json and trim the log on rank 0."
     cfg, env = self.cfg, self.env
-    self.resume_state = read_resume_state(self.latest, self.fp) if cfg.resume else None
-    if self.resume_state is None and any(self.ckpt_dir.glob('checkpoint-*.pt')):
+    self.resume_state = self.ckpt.read_resume_state() if cfg.resume else None
+    if self.resume_state is None and self.ckpt.exists():
         raise FileExistsError(f'{self.run_dir} already holds checkpoints: pass --resume true to continue it, '
                               'or another --run_id')
     if env.is_main:
@@ -485,10 +502,8 @@ def resume(self: Trainer):
     st, env = self.resume_state, self.env
     if st is None:
         torch.manual_seed(self.cfg.seed + env.rank); return self
-    load_optimizer_state(self.model, self.optimizer, st['optimizer'], env)
-    self.scheduler.load_state_dict(st['scheduler'])
+    self.ckpt.restore_training_state(self.model, self.optimizer, self.scheduler, st)
     self.step, self.epoch = st['step'], st['epoch']
-    set_rng_state(st['rng'][env.rank])
     log.info(f'resumed {self.run_dir} at step {self.step}')
     return self
 
@@ -502,7 +517,7 @@ def evaluate(self: Trainer, when: str = 'after') -> Optional[dict]:
     model = self.model
     if when == 'after':
         # the run's own checkpoint as the starting point: nothing it holds is fetched again
-        model = build_model(dataclasses.replace(cfg, lora=LoraConfig(), pretrained_checkpoint=self.latest))
+        model = build_model(dataclasses.replace(cfg, lora=LoraConfig(), pretrained_checkpoint=self.ckpt.latest))
     ev = demo_accuracy(model.to(self.env.device), cfg.dataset, cfg.eval_max_new_tokens, cfg.eval_limit)
     self.summary[f'accuracy_{when}'] = ev['accuracy']
     if when == 'before': atomic_write_text(self.run_dir/'eval_before.json', json.dumps({'accuracy': ev['accuracy']}))
@@ -521,7 +536,7 @@ def build(self: Trainer):
     released_weight_files(cfg.model, *weight_sources(cfg)[1:])  # missing weights fail before the run folder exists
     self.open_run()
     self.model = self.make_model()
-    if self.resume_state is not None: restore_weights(self.model, self.latest, self.resume_state)
+    if self.resume_state is not None: self.ckpt.restore_weights(self.model, self.resume_state)
     self.dataset = self.load_data()
     self.modules = checkpoint_modules(self.model, cfg, warn=env.is_main)
     self.summary['n_train'] = len(self.dataset)
@@ -543,7 +558,7 @@ def build(self: Trainer):
 def train_step(self: Trainer, micro_batches: list[dict]) -> dict:
     "One optimizer step on this rank's micro-batches; the step's row goes to the trackers and is returned."
     t0 = time.perf_counter()
-    m = optimizer_step(self.model, micro_batches, self.optimizer, self.scheduler, self.env, self.hp['max_grad_norm'],
+    m = supervised_step(self.model, micro_batches, self.optimizer, self.scheduler, self.env, self.hp['max_grad_norm'],
                        self.autocast)
     self.step += 1; dt = time.perf_counter() - t0
     return self.log_row({'step': self.step, 'epoch': self.epoch, 'loss': m['loss'], 'lr': m['lr'],
@@ -562,8 +577,8 @@ def log_row(self: Trainer, row: dict) -> dict:
 @patch
 def save(self: Trainer, extra_state: Optional[dict] = None) -> Optional[Path]:
     "Checkpoint the current step (collective under FSDP); `extra_state` joins what a resume reads."
-    return save_checkpoint(self.model, self.optimizer, self.scheduler, self.env, self.cfg, self.ckpt_dir, self.step,
-                           self.epoch, self.row.get('loss'), self.fp, self.modules, extra_state)
+    return self.ckpt.save(self.model, self.optimizer, self.scheduler, self.step, self.epoch, self.row.get('loss'),
+                          self.modules, extra_state)
 
 
 @patch
@@ -592,11 +607,11 @@ def fit(self: Trainer) -> dict:
             while self.step < min(self.total_steps, (self.epoch + 1) * self.steps_per_epoch):
                 row = self.train_step([next(batches) for _ in range(self.accum)])
                 bar.update(1); bar.set_postfix(loss=f"{row['loss']:.4f}", tok_s=f"{row['tokens_per_s']:.0f}")
-                kill_hook(self.step)
+                kill_point('COBRA_LIT_KILL_AT_STEP', self.step)
                 if self.should_save(): self.save()
             del batches, loader
     except NonFiniteLossError as e:
-        last = self.latest if self.latest.exists() else 'none (no checkpoint was written yet)'
+        last = self.ckpt.latest if self.ckpt.latest.exists() else 'none (no checkpoint was written yet)'
         raise NonFiniteLossError(f'{e} at step {self.step + 1}: stopping; the last good checkpoint is {last}') from None
     finally: bar.close()
     return self.finish()
