@@ -4,7 +4,7 @@
 
 # %% ../nbs/20a_strategy.ipynb #18226094
 from __future__ import annotations
-import contextlib, inspect, json, logging, math, os, random, resource, signal
+import contextlib, dataclasses, inspect, json, logging, math, os, random, resource, signal
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,15 +19,15 @@ from torch.nn.utils import parametrize
 from torch.utils.data import DataLoader, Sampler
 
 from .data import IGNORE_INDEX, PAD_ID, LengthGroupedSampler, PaddedCollator
-from .model import cobra_state_dict
+from .model import STAGE_OPTIM_FIELDS, cobra_state_dict
 
 # %% auto #0
-__all__ = ['DistEnv', 'init_distributed', 'get_logger', 'grad_accumulation', 'param_groups', 'make_scheduler', 'token_loss_sum',
-           'count_label_tokens', 'ResumeSampler', 'make_loader', 'apply_fsdp', 'full_state_dict', 'optimizer_state',
-           'load_optimizer_state', 'rng_state', 'set_rng_state', 'gather_rng_states', 'atomic_torch_save',
-           'atomic_write_text', 'NonFiniteLossError', 'to_device', 'all_reduce', 'supervised_step', 'grad_norm',
-           'clip_and_step', 'kill_point', 'peak_memory_mb', 'cobra_model_block', 'LoraConfig', 'LoraWeight',
-           'apply_lora', 'merge_lora_state_dict']
+__all__ = ['LR_SCHEDULES', 'TRAIN_STRATEGIES', 'DistEnv', 'init_distributed', 'get_logger', 'grad_accumulation', 'param_groups',
+           'make_scheduler', 'OptimConfig', 'stage_preset', 'token_loss_sum', 'count_label_tokens', 'ResumeSampler',
+           'make_loader', 'apply_fsdp', 'full_state_dict', 'optimizer_state', 'load_optimizer_state', 'rng_state',
+           'set_rng_state', 'gather_rng_states', 'atomic_torch_save', 'atomic_write_text', 'NonFiniteLossError',
+           'to_device', 'all_reduce', 'supervised_step', 'grad_norm', 'clip_and_step', 'kill_point', 'peak_memory_mb',
+           'cobra_model_block', 'LoraConfig', 'LoraWeight', 'apply_lora', 'merge_lora_state_dict']
 
 # %% ../nbs/20a_strategy.ipynb #b04edb4f
 @dataclass
@@ -94,7 +94,49 @@ def make_scheduler(optimizer, kind: str, total_steps: int, warmup_ratio: float):
     if kind == 'linear-warmup+cosine-decay':
         return get_cosine_schedule_with_warmup(optimizer, int(total_steps * warmup_ratio), total_steps)
     if kind == 'constant': return get_constant_schedule(optimizer)
-    raise ValueError(f'lr_scheduler_type {kind!r}: expected linear-warmup+cosine-decay or constant')
+    raise ValueError(f'lr_scheduler_type {kind!r}: expected one of {LR_SCHEDULES}')
+
+
+LR_SCHEDULES, TRAIN_STRATEGIES = ('linear-warmup+cosine-decay', 'constant'), ('fsdp-full-shard', 'fsdp-shard-grad-op')
+
+
+@dataclass
+class OptimConfig:
+    """A run's optimisation settings, in one place (`--optim.<field>`). A field left None takes the preset of the run's
+    stage (`stage_preset`: Cobra's align / finetune values, held by the model config's `align_*` / `finetune_*`
+    fields, so the seed's `--model.finetune_learning_rate` keeps working); `resolve` fills them in, `build` makes
+    AdamW and its schedule."""
+    epochs: Optional[int] = None
+    max_steps: Optional[int] = None  # optimizer steps in all (None after resolving: `epochs` over the data)
+    global_batch_size: Optional[int] = None  # samples per optimizer step over all ranks
+    per_device_batch_size: Optional[int] = None  # samples per forward pass; the rest is gradient accumulation
+    learning_rate: Optional[float] = None  # the peak of the schedule
+    weight_decay: Optional[float] = None  # AdamW's, never on biases and norms (ndim <= 1)
+    max_grad_norm: Optional[float] = None  # the global gradient norm is clipped to this
+    lr_scheduler_type: Optional[str] = None  # linear-warmup+cosine-decay | constant
+    warmup_ratio: Optional[float] = None  # share of the steps with a linear warmup from 0
+    train_strategy: Optional[str] = None  # fsdp-full-shard | fsdp-shard-grad-op
+
+    def resolve(self, preset: dict) -> 'OptimConfig':
+        "These settings with every None taken from `preset` (the same fields); a bad value is a `ValueError`."
+        out = OptimConfig(**{f.name: preset.get(f.name) if getattr(self, f.name) is None else getattr(self, f.name)
+                             for f in dataclasses.fields(self)})
+        if out.lr_scheduler_type not in LR_SCHEDULES:
+            raise ValueError(f'--optim.lr_scheduler_type {out.lr_scheduler_type!r}: expected one of {LR_SCHEDULES}')
+        if out.train_strategy not in TRAIN_STRATEGIES:
+            raise ValueError(f'--optim.train_strategy {out.train_strategy!r}: expected one of {TRAIN_STRATEGIES}')
+        return out
+
+    def build(self, model: nn.Module, total_steps: int) -> tuple:
+        "AdamW over `model`'s trainable parameters (`param_groups`) and the schedule over `total_steps` updates."
+        optimizer = torch.optim.AdamW(param_groups(model, self.weight_decay), lr=self.learning_rate)
+        return optimizer, make_scheduler(optimizer, self.lr_scheduler_type, total_steps, self.warmup_ratio)
+
+
+def stage_preset(model_cfg, stage: str) -> dict:
+    "Cobra's settings for training `stage`: the model config's `align_*` fields (align) or `finetune_*` (the others)."
+    prefix = 'align' if stage == 'align' else 'finetune'
+    return {k: getattr(model_cfg, f'{prefix}_{k}') for k in STAGE_OPTIM_FIELDS}
 
 # %% ../nbs/20a_strategy.ipynb #c667937b
 def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
