@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+from fastcore.docments import docments
 from .data import DATA_ENV, check_relative, load_tokenizer, open_image
 from .metrics import (
     METRICS, TOKENIZERS, bootstrap_ci, caption_stats, corpus_metrics, paired_bootstrap, sample_scores, score_captions)
@@ -20,14 +21,14 @@ from .strategy import DistEnv, atomic_write_text, init_distributed
 from .vision import build_vision_backbone
 
 # %% auto #0
-__all__ = ['SAMPLE_FIELDS', 'LABELS', 'DECODE_OPTIONS', 'BenchmarkError', 'CocoCaptions', 'load_coco_annotations',
-           'load_coco_results', 'resolve_images', 'ResultSample', 'check_sample', 'write_json', 'attach_scores',
-           'format_report', 'score_results', 'load_result', 'compare_rows', 'compare_markdown', 'compare_figure',
-           'compare_results', 'checkpoint_file', 'load_model', 'decode_config', 'output_paths', 'default_variant',
-           'run_config', 'shard_path', 'shard_files', 'read_partial', 'resume', 'caption_batches', 'decoded_sample',
-           'decode_into', 'dist_env', 'shard_batches', 'all_ids', 'gather_samples', 'merge_samples', 'kill_after_save',
-           'run_benchmark', 'write_run', 'common_options', 'coco_defaults', 'add_run_command', 'add_score_command',
-           'add_compare_command', 'build_parser', 'main']
+__all__ = ['SAMPLE_FIELDS', 'LABELS', 'BenchmarkError', 'CocoCaptions', 'load_coco_annotations', 'load_coco_results',
+           'resolve_images', 'ResultSample', 'check_sample', 'write_json', 'attach_scores', 'format_report',
+           'score_results', 'load_result', 'compare_rows', 'compare_markdown', 'compare_figure', 'compare_results',
+           'checkpoint_file', 'load_model', 'add_decode_options', 'decode_config', 'output_paths', 'default_variant',
+           'result_config', 'shard_path', 'shard_files', 'read_partial', 'resume_result', 'caption_batches',
+           'decoded_sample', 'decode_into', 'dist_env', 'shard_batches', 'all_ids', 'gather_samples', 'merge_samples',
+           'kill_after_save', 'run_benchmark', 'write_run', 'common_options', 'coco_defaults', 'add_run_command',
+           'add_score_command', 'add_compare_command', 'build_parser', 'main']
 
 # %% ../nbs/30_eval.ipynb #138a10f6
 class BenchmarkError(ValueError):
@@ -295,26 +296,37 @@ def load_model(checkpoint, model_type:str|None=None, device:str='cpu', dtype:str
     return model.to(device=device, dtype=getattr(torch, dtype)).eval()
 
 # %% ../nbs/30_eval.ipynb #89cd5d3e
-DECODE_OPTIONS = {'scratchpad_prompt': (str, 'pass-1 prompt of the scratchpad decoder'),
-                  'scratchpad_max_new_tokens': (int, 'pass-1 budget of the scratchpad decoder'),
-                  'stage_max_new_tokens': (int, 'budget of each stage (stages, stage-beam)'),
-                  'caption_stage': (str, 'stage the structured decoders take the caption from (CONCLUSION or CAPTION)'),
-                  'n_candidates': (int, 'stage-beam candidates per stage'),
-                  'judge': (str, 'stage-beam judge: likelihood or self')}
+def add_decode_options(p):
+    "Add one option per `DecodeConfig` field to parser or argument group `p` (`--decode.NAME` where `--NAME` is taken)."
+    hints = typing.get_type_hints(DecodeConfig)
+    try: docs = docments(DecodeConfig)  # the fields' comments
+    except (OSError, TypeError): docs = {}  # no source to read
+    for f in dataclasses.fields(DecodeConfig):
+        typ = hints[f.name]
+        if not isinstance(typ, type): typ = next(t for t in typing.get_args(typ) if t is not type(None))  # X | None
+        h = f.metadata.get('help') or docs.get(f.name) or f'DecodeConfig.{f.name}'
+        h += '' if f.default is dataclasses.MISSING else f' (default: {f.default!r})'
+        kw = dict(default=None, help=h.replace('%', '%%'),
+                  **({'action': argparse.BooleanOptionalAction} if typ is bool else {'type': typ}))
+        try: p.add_argument(f'--{f.name}', **kw)
+        except argparse.ArgumentError: p.add_argument(f'--decode.{f.name}', dest=f'decode.{f.name}', **kw)
 
+# %% ../nbs/30_eval.ipynb #a1ed3d0c
 def decode_config(args) -> DecodeConfig:
-    "The decoders' `DecodeConfig`: `--batch_size`, and `--prompt`, `--max_new_tokens`, `DECODE_OPTIONS` when given."
-    given = {k: getattr(args, k) for k in ('prompt', 'max_new_tokens', *DECODE_OPTIONS) if getattr(args, k) is not None}
-    return DecodeConfig(batch_size=args.batch_size, **given)
+    "The decoders' `DecodeConfig`: the `add_decode_options` options given, `DecodeConfig`'s defaults for the rest."
+    ns = vars(args)
+    given = {f.name: v for f in dataclasses.fields(DecodeConfig)
+             if (v := ns.get(f'decode.{f.name}', ns.get(f.name))) is not None}
+    try: return DecodeConfig(**given)
+    except ValueError as e: raise BenchmarkError(f'bad decode option: {e}') from None
 
+# %% ../nbs/30_eval.ipynb #1a442cd0
 def output_paths(output) -> tuple:
     "(text report, Result JSON) paths for `--output`: same stem."
     p = Path(output)
     return (p.with_suffix('.txt'), p) if p.suffix == '.json' else (p, p.with_suffix('.json'))
 
 # %% ../nbs/30_eval.ipynb #c65067b8
-_RESUME_KEYS = ('variant', 'checkpoint', 'model_type', 'decoder', 'annotations', 'images', 'decode')
-
 def default_variant(checkpoint, decoder:str) -> str:
     "`--variant`'s default `NAME+DECODER`: NAME is the run folder of a file in `<run>/checkpoints/`, else the stem."
     p = Path(os.path.abspath(str(checkpoint)))
@@ -322,11 +334,14 @@ def default_variant(checkpoint, decoder:str) -> str:
         p.name if p.is_dir() else p.stem)
     return f'{name}+{decoder}'
 
-def run_config(args, coco:CocoCaptions, dcfg:DecodeConfig, device:str, dtype:str) -> dict:
+# %% ../nbs/30_eval.ipynb #c74e1a91
+_RESUME_KEYS = ('variant', 'checkpoint', 'model_type', 'decoder', 'annotations', 'images', 'decode')
+
+def result_config(args, coco:CocoCaptions, dcfg:DecodeConfig, device:str, dtype:str) -> dict:
     "The Result JSON `config` of a `run`."
     cfg = {'variant': args.variant or default_variant(args.checkpoint, args.decoder),
            'checkpoint': str(args.checkpoint), 'model_type': args.model_type, 'decoder': args.decoder,
-           'annotations': coco.sources, 'images': str(args.images), 'limit': args.limit, 'batch_size': args.batch_size,
+           'annotations': coco.sources, 'images': str(args.images), 'limit': args.limit, 'batch_size': dcfg.batch_size,
            'device': device, 'dtype': dtype, 'decode': dataclasses.asdict(dcfg)}
     return cfg | {k: v for k, v in cfg['decode'].items() if k not in cfg}
 
@@ -343,6 +358,7 @@ def shard_files(out_json) -> list:
     found = [(int(m[1]), f) for f in out_json.parent.glob('*.rank*.json') if (m := pat.fullmatch(f.name))]
     return [f for _, f in sorted(found)]
 
+# %% ../nbs/30_eval.ipynb #b9e3a9f1
 def read_partial(path, cfg:dict) -> tuple:
     "`(samples, config)` of a Result JSON or rank file of an earlier run; refuses one with another config."
     old = _read_json(path, 'previous result')
@@ -352,8 +368,9 @@ def read_partial(path, cfg:dict) -> tuple:
                                   'pass --overwrite or choose another --output')
     return [s for s in old.get('samples', []) if isinstance(s, dict)], old_cfg
 
-def resume(out_json:Path, cfg:dict, images:dict, overwrite:bool=False) -> tuple:
-    "`(samples of `images` already done, their config)` from the Result JSON and rank files of an earlier run."
+# %% ../nbs/30_eval.ipynb #c95551fc
+def resume_result(out_json:Path, cfg:dict, images:dict, overwrite:bool=False) -> tuple:
+    "`(samples of `images` already done, their config)` from the Result JSON and rank files an earlier run left."
     if overwrite: return [], {}
     done, old_cfg = {}, {}
     for f in [f for f in [Path(out_json)] if f.is_file()] + shard_files(out_json):
@@ -447,19 +464,18 @@ def _save_partial(cfg:dict, samples:list, path:Path, n_new:int):
 
 def run_benchmark(args, decode_fn=decode_captions) -> dict|None:
     "The `run` subcommand: check, resume, caption the rest (shared by torchrun ranks), score all; rank 0's Result JSON."
-    out_txt, out_json = output_paths(args.output)
+    dcfg, (out_txt, out_json) = decode_config(args), output_paths(args.output)
     coco = load_coco_annotations(*args.annotations)
     images = resolve_images(coco, args.images, args.limit)
     ckpt = checkpoint_file(args.checkpoint)
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     dtype = args.dtype or ('bfloat16' if device.startswith('cuda') else 'float32')
-    dcfg = decode_config(args)
-    cfg = run_config(args, coco, dcfg, device, dtype) | {'checkpoint_file': ckpt and str(ckpt)}
-    prev, old_cfg = resume(out_json, cfg, images, args.overwrite)
+    cfg = result_config(args, coco, dcfg, device, dtype) | {'checkpoint_file': ckpt and str(ckpt)}
+    prev, old_cfg = resume_result(out_json, cfg, images, args.overwrite)
     for f in shard_files(out_json) if args.overwrite else []: f.unlink(missing_ok=True)
     env = dist_env(device)
     todo = [k for k in images if k not in all_ids(env, [s['image_id'] for s in prev])]  # agreed by every rank
-    mine = {k: images[k] for k in shard_batches(todo, args.batch_size, env.rank, env.world_size)}
+    mine = {k: images[k] for k in shard_batches(todo, dcfg.batch_size, env.rank, env.world_size)}
     cfg |= {k: old_cfg[k] for k in ('model_id', 'vision_pretrained') if k in old_cfg}
     part = shard_path(out_json, env.rank) if env.distributed else out_json
     own = read_partial(part, cfg)[0] if env.distributed and part.is_file() else prev  # what `part` keeps
@@ -516,9 +532,10 @@ def coco_defaults() -> dict:
     return {'annotations': [str(coco / 'annotations/captions_val2017_images.json')],
             'images': str(coco / 'images/val2017')}
 
+# %% ../nbs/30_eval.ipynb #4d0e1f2a
 def add_run_command(sub):
     "The `run` subcommand and its options (`--annotations`/`--images` are required unless `$COBRA_LIT_DATA` is set)."
-    dd, dflt = coco_defaults(), " (default: the decoder config's)"
+    dd = coco_defaults()
     r = sub.add_parser('run', help='caption COCO images with a checkpoint and score them',
                        description='Caption COCO images with a checkpoint and a decoder; write a text report and a '
                        'Result JSON (same stem). An interrupted run resumes from the JSON. Under torchrun '
@@ -535,14 +552,10 @@ def add_run_command(sub):
                    help=f'folder of the images named in the annotations; required unless {DATA_ENV} is set, then '
                    f'default ${DATA_ENV}/coco/images/val2017')
     r.add_argument('--limit', type=int, default=None, help='caption only the first N annotated images')
-    r.add_argument('--batch_size', type=int, default=8, help='images per decoder call')
     r.add_argument('--decoder', choices=DECODERS, default=None, help='decoding strategy (default direct)')
     r.add_argument('--scratchpad', action='store_true', help='shorthand for --decoder scratchpad')
     r.add_argument('--model.type', dest='model_type', default=None, choices=sorted(ModelConfig.get_known_choices()),
                    help="model registry id (default: the run folder's config, else cobra-tiny)")
-    r.add_argument('--prompt', default=None, help='caption prompt' + dflt)
-    r.add_argument('--max_new_tokens', type=int, default=None, help='generation budget' + dflt)
-    for k, (typ, h) in DECODE_OPTIONS.items(): r.add_argument(f'--{k}', type=typ, default=None, help=h + dflt)
     r.add_argument('--variant', default=None, help='name of this run in reports (default CHECKPOINT+DECODER)')
     r.add_argument('--save_every', type=int, default=16, help='save the Result JSON every N images')
     r.add_argument('--device', default=None, help='cuda / cpu (default: cuda when available)')
@@ -552,6 +565,8 @@ def add_run_command(sub):
                    help='load pretrained vision backbone weights (default: yes when a checkpoint is given)')
     r.add_argument('--overwrite', action='store_true', help='start afresh even if the Result JSON holds another run')
     common_options(r)
+    add_decode_options(r.add_argument_group('decoding (cobra_lit.scratchpad.DecodeConfig; a field not given keeps its '
+                                            'default)'))
     return r
 
 # %% ../nbs/30_eval.ipynb #cca9f681
@@ -600,7 +615,7 @@ def main(argv=None) -> int:
             if args.scratchpad and args.decoder not in (None, 'scratchpad'):
                 parser.error('--scratchpad conflicts with --decoder ' + args.decoder)
             args.decoder = 'scratchpad' if args.scratchpad else (args.decoder or 'direct')
-            if args.batch_size < 1 or args.save_every < 1: parser.error('--batch_size and --save_every must be >= 1')
+            if args.save_every < 1: parser.error('--save_every must be >= 1')
             if run_benchmark(args) is not None:  # rank 0 (or the one process) wrote the files
                 txt, js = output_paths(args.output); print(txt.read_text()); print(f'wrote {txt} and {js}')
         elif args.command == 'score':

@@ -35,6 +35,7 @@ class DecodeConfig:
     stage-beam samples 2 candidates per stage (temperature 0.6, top-p 0.9, seed 0) judged by mean token log-prob."""
     prompt: str = 'Describe the image in one sentence.'  # the caption question (every decoder; scratchpad pass 2)
     max_new_tokens: int = 48  # caption budget: direct and scratchpad pass 2
+    # pass-1 question of the scratchpad decoder
     scratchpad_prompt: str = 'Describe the image in detail: the objects, the people and what they do, and the setting.'
     scratchpad_max_new_tokens: int = 256  # pass-1 budget
     reuse_state: bool = True  # pass 2 continues pass 1's state; False re-reads image, prompt, scratchpad (same)

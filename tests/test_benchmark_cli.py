@@ -1,4 +1,5 @@
 """`python -m cobra_lit.benchmark` as a user runs it: subprocesses, real shared COCO files, no model."""
+import dataclasses
 import json
 import os
 import shutil
@@ -8,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from fastcore.docments import docments
+
 from cobra_lit.data import DATA_ENV
 from cobra_lit.metrics import caption_stats, corpus_metrics, tokenize_captions
+from cobra_lit.scratchpad import DecodeConfig
 
 ANN = 'coco/annotations/captions_val2017_images.json'  # inside the shared data folder
 EXTRA = 'coco/annotations/captions_val2017_extra.json'
@@ -33,8 +37,13 @@ def test_help_lists_every_subcommand_and_option(tmp_path):
     run = cli('run', '--help', cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     for opt in ('--checkpoint', '--output', '--annotations', '--images', '--limit', '--batch_size', '--decoder',
-                '--scratchpad', '--model.type', '--prompt', '--variant'):
+                '--scratchpad', '--model.type', '--prompt', '--max_new_tokens', '--scratchpad_max_new_tokens',
+                '--stage_max_new_tokens', '--judge', '--decode.seed', '--variant'):
         assert opt in run.stdout, opt
+    helps = ' '.join(run.stdout.split())
+    for f in dataclasses.fields(DecodeConfig):  # one option per field, its comment the help
+        h = docments(DecodeConfig)[f.name]
+        assert h and h in helps, f.name
     assert f'required unless {DATA_ENV} is set' in ' '.join(run.stdout.split())
     assert '--results' in cli('score', '--help', cwd=tmp_path).stdout
     assert '--output' in cli('compare', '--help', cwd=tmp_path).stdout
@@ -88,6 +97,8 @@ def test_score_java_tokenizer_matches_python(tmp_path, data):
     ({'--images': 'llava_cot'}, 'image file(s) missing'),
     ({'--checkpoint': 'runs/missing/step-1.pt'}, 'checkpoint not found'),
     ({'--model.type': 'cobra-huge'}, "invalid choice: 'cobra-huge'"),
+    ({'--batch_size': 0}, 'bad decode option: DecodeConfig.batch_size must be a positive integer'),
+    ({'--judge': 'gpt4'}, 'bad decode option: DecodeConfig.judge must be one of'),
 ])
 def test_run_input_errors_come_first(tmp_path, data, args, message):
     opts = {'--checkpoint': 'none', '--annotations': ANN, '--images': IMAGES} | args
