@@ -17,7 +17,7 @@ from .metrics import (
 from .model import (
     ModelConfig, build_vlm, load_cobra, load_cobra_checkpoint, model_config, resolve_cobra_checkpoint)
 from .scratchpad import DECODERS, DecodeConfig, decode_captions
-from .strategy import DistEnv, atomic_write_text, init_distributed
+from .strategy import DistEnv, atomic_write_text, init_distributed, kill_point
 from .vision import build_vision_backbone
 
 # %% auto #0
@@ -27,8 +27,8 @@ __all__ = ['SAMPLE_FIELDS', 'LABELS', 'BenchmarkError', 'CocoCaptions', 'load_co
            'checkpoint_file', 'load_model', 'add_decode_options', 'decode_config', 'output_paths', 'default_variant',
            'result_config', 'shard_path', 'shard_files', 'read_partial', 'resume_result', 'caption_batches',
            'decoded_sample', 'decode_into', 'dist_env', 'shard_batches', 'all_ids', 'gather_samples', 'merge_samples',
-           'kill_after_save', 'run_benchmark', 'write_run', 'common_options', 'coco_defaults', 'add_run_command',
-           'add_score_command', 'add_compare_command', 'build_parser', 'main']
+           'run_benchmark', 'write_run', 'common_options', 'coco_defaults', 'add_run_command', 'add_score_command',
+           'add_compare_command', 'build_parser', 'main']
 
 # %% ../nbs/30_eval.ipynb #138a10f6
 class BenchmarkError(ValueError):
@@ -451,16 +451,11 @@ def merge_samples(parts:list, images:dict) -> list:
         raise RuntimeError(f'{len(missing)} image(s) have no sample, e.g. {missing[:5]}')
     return [seen[k] for k in images]
 
-def kill_after_save(n_new:int):
-    """Fault injection for tests: with `COBRA_LIT_KILL_AFTER_IMAGES=N` the process SIGKILLs itself after a save that
-    holds N or more images it decoded this session (a crash that loses nothing saved)."""
-    if (n := os.environ.get('COBRA_LIT_KILL_AFTER_IMAGES')) and n_new >= int(n): os.kill(os.getpid(), signal.SIGKILL)
-
 # %% ../nbs/30_eval.ipynb #333c83c6
 def _save_partial(cfg:dict, samples:list, path:Path, n_new:int):
     "Write the samples so far to `path` (`complete: false`), then the fault hook (`n_new`: decoded this session)."
     write_json({'config': cfg, 'complete': False, 'samples': samples}, path)
-    kill_after_save(n_new)
+    kill_point('COBRA_LIT_KILL_AFTER_IMAGES', n_new)  # after a save: a crash that loses nothing saved
 
 def run_benchmark(args, decode_fn=decode_captions) -> dict|None:
     "The `run` subcommand: check, resume, caption the rest (shared by torchrun ranks), score all; rank 0's Result JSON."
