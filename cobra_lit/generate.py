@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['check_rows', 'DecodeState', 'index_pixel_values', 'prefill', 'pixel_values_for', 'prefill_prompts', 'step_constants',
-           'decode_step', 'GraphedDecoder', 'graphed_decoder', 'decode_stepper', 'feed', 'feed_exact', 'feed_chunk',
-           'token_logprobs', 'token_logprobs_chunk', 'sampling_probs', 'sample_next', 'GenerationOutput', 'generate',
-           'continue_from']
+           'decode_step', 'GraphedDecoder', 'graphed_decoder', 'clear_decode_graphs', 'decode_stepper', 'feed',
+           'feed_exact', 'feed_chunk', 'token_logprobs', 'token_logprobs_chunk', 'sampling_probs', 'sample_next',
+           'Decoded', 'decode_tokens', 'GenerationOutput', 'generate', 'continue_from']
 
 # %% ../nbs/10b_generate.ipynb #9df9b106
 import time
@@ -189,6 +189,7 @@ class GraphedDecoder:
         self.tokens.copy_(token_ids); self.graph.replay()
         return self.logits
 
+# %% ../nbs/10b_generate.ipynb #fd5c156c
 def graphed_decoder(model:CobraVLM, state:DecodeState) -> GraphedDecoder:
     "The cached `GraphedDecoder` of `model` for `state`'s batch size and dtypes (captured on first use)."
     cache = model.__dict__.setdefault('_decode_graphs', {})
@@ -196,6 +197,11 @@ def graphed_decoder(model:CobraVLM, state:DecodeState) -> GraphedDecoder:
     if key not in cache: cache[key] = GraphedDecoder(model, state)
     return cache[key]
 
+def clear_decode_graphs(model:CobraVLM):
+    "Drop `model`'s cached decode graphs: call it whenever its weights are freed or moved (FSDP2's reshard)."
+    model.__dict__.pop('_decode_graphs', None)
+
+# %% ../nbs/10b_generate.ipynb #90bd1206
 def decode_stepper(model:CobraVLM, state:DecodeState, cuda_graph:Optional[bool]=None) -> tuple:
     "`(step, conv, ssm)`: `step(token_ids)` advances a copy of `state`; `cuda_graph` None: the graph on CUDA."
     if state.logits.device.type == 'cuda' if cuda_graph is None else cuda_graph:
@@ -320,6 +326,56 @@ def sample_next(logits:torch.Tensor, temperature:float=0., top_p:float=1., gener
     if temperature <= 0: return logits.argmax(-1)
     return torch.multinomial(sampling_probs(logits, temperature, top_p), 1, generator=generator)[:, 0]
 
+# %% ../nbs/10b_generate.ipynb #9540547b
+@dataclass
+class Decoded:
+    "What `decode_tokens` made, (B, T) each with T the longest row, and each row's state after its last token."
+    token_ids: torch.Tensor                   # (B, T) PAD after a row's end
+    mask: torch.Tensor                        # (B, T) long: 1 on each row's tokens (its EOS included)
+    states: DecodeState
+    logps: Optional[torch.Tensor] = None      # (B, T) log-prob of each token under softmax(logits / temperature); 0 on PAD
+    entropies: Optional[torch.Tensor] = None  # (B, T) entropy of softmax(logits / temperature); 0 on PAD
+
+@torch.no_grad()
+def decode_tokens(model:CobraVLM,
+                  state:DecodeState,                  # rows to continue (left unchanged)
+                  max_new_tokens:int,                 # tokens per row at most
+                  sample:Callable,                    # sample(logits (B, V), t) -> (B,) token ids
+                  eos_token_id:Optional[int]=EOS_ID,  # a row ends after this token (None: never)
+                  n_vocab:Optional[int]=None,         # the tokenizer's vocabulary: logits past it are never sampled
+                  temperature:float=1.,               # of the recorded log-probs and entropies (0 counts as 1)
+                  logps:bool=False,                   # record each token's log-prob
+                  entropies:bool=False,               # record each step's entropy (an exp over the vocabulary)
+                  finished:Optional[Callable]=None,   # finished(token_ids (B,), t) -> (B,) bool: rows that end here too
+                  cuda_graph:Optional[bool]=None,     # default: on for CUDA
+                 ) -> Decoded:
+    "Decode every row of `state` until EOS, `finished` or `max_new_tokens`; rows that have ended are fed PAD."
+    step, conv, ssm = decode_stepper(model, state, cuda_graph)
+    B, dev = state.batch_size, state.logits.device
+    ids = torch.full((B, max_new_tokens), PAD_ID, dtype=torch.long, device=dev)
+    mask = torch.zeros(B, max_new_tokens, dtype=torch.long, device=dev)
+    lps, ent = [torch.zeros(B, max_new_tokens, device=dev) if on else None for on in (logps, entropies)]
+    final, logits, done, n = state.clone(), state.logits.clone(), torch.zeros(B, dtype=torch.bool, device=dev), 0
+    for t in range(max_new_tokens):
+        live, n = ~done, t + 1
+        if logps or entropies:  # over the whole vocabulary, as the training forward computes them
+            lp = torch.log_softmax(logits.float() / (temperature if temperature > 0 else 1.), -1)
+        if n_vocab is not None: logits[:, n_vocab:] = float('-inf')  # padded vocabulary rows are never tokens
+        tok = torch.where(live, sample(logits, t), PAD_ID)
+        ids[:, t], mask[:, t] = tok, live.long()
+        if entropies: ent[:, t] = torch.where(live, -(lp.exp() * lp).sum(-1), 0.)
+        if logps: lps[:, t] = torch.where(live, lp.gather(-1, tok[:, None])[:, 0], 0.)
+        logits = step(tok).clone()
+        ended = live & (tok == eos_token_id) if eos_token_id is not None else torch.zeros_like(live)
+        if finished is not None: ended |= live & finished(tok, t)
+        if t == max_new_tokens - 1: ended = live
+        if bool(ended.any()):  # keep each ending row's state right after its last token
+            ix = ended.nonzero()[:, 0]
+            final.put_(ix, DecodeState(conv[:, ix], ssm[:, ix], logits[ix], final.n_tokens[ix] + n))
+            done = done | ended
+            if bool(done.all()): break
+    return Decoded(ids[:, :n], mask[:, :n], final, lps[:, :n] if logps else None, ent[:, :n] if entropies else None)
+
 # %% ../nbs/10b_generate.ipynb #c1b0d8a1
 @dataclass
 class GenerationOutput:
@@ -385,31 +441,25 @@ def generate(model:CobraVLM,                     # the VLM, in eval mode on its 
             ) -> GenerationOutput:
     "Generate for each (image, prompt); with `state`, continue those rows (prompts fed exactly, images unused)."
     tok = tokenizer or _default_tokenizer()
-    nv, stop = len(tok), [stop] if isinstance(stop, str) else list(stop or [])
+    stop = [stop] if isinstance(stop, str) else list(stop or [])
     t0 = time.perf_counter()
     if state is None: st = prefill_prompts(model, tok, images, prompts)
     else:
         check_rows(state.batch_size, len(prompts), 'state rows', 'prompts')
         st = feed(model, state, [tok(p)['input_ids'] for p in prompts])
     dev = st.logits.device
-    step, conv, ssm = decode_stepper(model, st, cuda_graph)
     if dev.type == 'cuda': torch.cuda.synchronize()
     t1 = time.perf_counter()
     gen = torch.Generator(device=dev).manual_seed(seed) if seed is not None else None
-    final, logits, rows = st.clone(), st.logits.clone(), _Finish(len(prompts), tok, stop, stream, eos_token_id)
-    for t in range(max_new_tokens):
-        if nv < logits.shape[-1]: logits[:, nv:] = float('-inf')  # padded vocabulary rows are never tokens
-        nxt = torch.where(rows.done.to(dev), PAD_ID, sample_next(logits, temperature, top_p, gen))
-        logits = step(nxt).clone()
-        newly = rows.add(nxt.tolist(), last=t == max_new_tokens - 1)
-        if newly:  # keep each finished row's state right after its last token
-            ix, k = torch.tensor(newly, device=dev), torch.tensor([len(rows.ids[i]) for i in newly], device=dev)
-            final.put_(ix, DecodeState(conv[:, ix], ssm[:, ix], logits[ix], final.n_tokens[ix] + k))
-        if bool(rows.done.all()): break
+    rows = _Finish(len(prompts), tok, stop, stream, eos_token_id)
+    def finished(ids, t):  # the text so far: streamed, searched for stop strings
+        rows.add(ids.tolist(), last=t == max_new_tokens - 1); return rows.done.to(dev)
+    out = decode_tokens(model, st, max_new_tokens, lambda logits, t: sample_next(logits, temperature, top_p, gen),
+                        eos_token_id, len(tok), finished=finished, cuda_graph=cuda_graph)
     if dev.type == 'cuda': torch.cuda.synchronize()
     t2 = time.perf_counter()
     texts, reasons = rows.result()
-    return GenerationOutput(texts, rows.ids, reasons, final, {'prefill': t1 - t0, 'decode': t2 - t1})
+    return GenerationOutput(texts, rows.ids, reasons, out.states, {'prefill': t1 - t0, 'decode': t2 - t1})
 
 @torch.no_grad()
 def continue_from(model:CobraVLM, tokenizer, state:DecodeState, max_new_tokens:int, **kwargs) -> GenerationOutput:

@@ -18,7 +18,8 @@ from torch.distributed.fsdp import FSDPModule
 from .data import (EOS_ID, IGNORE_INDEX, PAD_ID, check_records, check_relative, format_prompt, load_llava_cot,
     load_tokenizer, open_image, parse_answer, parse_stages, stage_caption)
 from .model import ModelConfig  # the type of GRPOConfig.model (the docs render it)
-from .generate import decode_stepper, index_pixel_values, pixel_values_for, prefill, sampling_probs
+from .generate import (clear_decode_graphs, decode_tokens, index_pixel_values,
+    pixel_values_for, prefill, sampling_probs)
 from .strategy import (LoraConfig, all_reduce, apply_fsdp, atomic_write_text,
     clip_and_step, peak_memory_mb)
 from .train import (FINGERPRINT_KEYS, CocoCaptionsConfig, DatasetConfig, DemoDatasetConfig, TrainConfig,
@@ -29,7 +30,7 @@ __all__ = ['caption_reward', 'LOSS_TYPES', 'DEFAULT_REWARDS', 'DEFAULT_WEIGHTS',
            'CaptionReward', 'length_penalty', 'RewardError', 'load_reward_funcs', 'reward_keys', 'compute_rewards',
            'group_advantages', 'grpo_loss', 'sample_tokens', 'sample_uniforms', 'Rollout', 'rollout',
            'completion_inputs', 'completion_logps', 'prompt_records', 'GRPOConfig', 'parse_grpo_config', 'unsharded',
-           'GRPOTrainer', 'high_entropy_mask', 'update_chunks', 'grpo', 'main']
+           'GRPOTrainer', 'ScoredRollout', 'high_entropy_mask', 'update_chunks', 'StepStats', 'grpo', 'main']
 
 # %% ../nbs/20c_grpo.ipynb #20ca6f42
 def format_reward(prompts: list, completions: list, **columns) -> list[float]:
@@ -258,8 +259,9 @@ def rollout(model, tokenizer, images: list, prompts: list, group_size: int, unif
             max_new_tokens: int = 128, temperature: float = 1.0, top_p: float = 1.0, eos_token_id: int = EOS_ID,
             cuda_graph: Optional[bool] = None, entropies: bool = False) -> Rollout:
     """Prefill each (image, prompt) once, clone its recurrent state `group_size` times and decode all P x G rows
-    together, sampling with `uniforms` (N, max_new_tokens). A transformer would re-read the prefix per sample; a
-    Mamba state is the prefix. `entropies` also records each token's entropy (an exp over the vocabulary per token)."""
+    together with `generate.decode_tokens`, sampling with `uniforms` (N, max_new_tokens). A transformer would re-read
+    the prefix per sample; a Mamba state is the prefix. `entropies` also records each token's entropy (an exp over the
+    vocabulary per token)."""
     P, G = len(prompts), group_size
     if uniforms.shape[0] != P * G: raise ValueError(f'{uniforms.shape[0]} uniform rows for {P} prompts x {G} samples')
     ids = [tokenizer(p)['input_ids'] for p in prompts]
@@ -268,43 +270,18 @@ def rollout(model, tokenizer, images: list, prompts: list, group_size: int, unif
     st = prefill(model, ids, pv, has)
     rows = st.batch_size
     st = st.select(torch.arange(P).repeat_interleave(G))  # (P x G) rows, each its own copy of its prompt's state
-    dev = st.logits.device
-    step = decode_stepper(model, st, cuda_graph)[0]  # the CUDA graph of the decode step on GPU
+    dev, u = st.logits.device, uniforms.to(st.logits.device)
     t1 = time.perf_counter()
-    out, lps, mask, ent = _decode_sampled(step, st.logits.clone(), uniforms.to(dev), max_new_tokens, temperature, top_p,
-                                          eos_token_id, len(tokenizer), entropies)
+    d = decode_tokens(model, st, max_new_tokens, lambda logits, t: sample_tokens(logits, u[:, t], temperature, top_p),
+                      eos_token_id, len(tokenizer), temperature, logps=True, entropies=entropies, cuda_graph=cuda_graph)
     if dev.type == 'cuda': torch.cuda.synchronize()
     t2 = time.perf_counter()
-    bodies = [r[:n] for r, n in zip(out.tolist(), mask.sum(1).tolist())]
+    bodies = [r[:n] for r, n in zip(d.token_ids.tolist(), d.mask.sum(1).tolist())]
     truncated = torch.tensor([not b or b[-1] != eos_token_id for b in bodies])
     texts = [tokenizer.decode(b if cut else b[:-1]) for b, cut in zip(bodies, truncated.tolist())]
-    return Rollout(ids, out.cpu(), mask.cpu(), lps.cpu(), texts, truncated, G, rows,
-                   {'prefill_s': t1 - t0, 'decode_s': t2 - t1, 'tokens': int(mask.sum())},
-                   ent.cpu() if ent is not None else None)
-
-
-# %% ../nbs/20c_grpo.ipynb #b5711c24
-def _decode_sampled(step, logits, uniforms, max_new_tokens, temperature, top_p, eos_token_id, n_vocab,
-                    entropies=False):
-    "The sampling loop of `rollout`: tokens, log-probs, the mask of live rows, entropies (or None), (N, T) each."
-    N, dev = logits.shape[0], logits.device
-    out = torch.full((N, max_new_tokens), PAD_ID, dtype=torch.long, device=dev)
-    lps, mask = torch.zeros(N, max_new_tokens, device=dev), torch.zeros(N, max_new_tokens, dtype=torch.long, device=dev)
-    ent = torch.zeros(N, max_new_tokens, device=dev) if entropies else None
-    done = torch.zeros(N, dtype=torch.bool, device=dev)
-    for t in range(max_new_tokens):
-        # padded vocabulary rows are never sampled; the log-prob keeps them, as the training forward does
-        tok = sample_tokens(torch.cat([logits[:, :n_vocab], torch.full_like(logits[:, n_vocab:], float('-inf'))], 1),
-                            uniforms[:, t], temperature, top_p)
-        lp = torch.log_softmax(logits.float() / (temperature if temperature > 0 else 1.0), -1)
-        if entropies: ent[:, t] = torch.where(~done, -(lp.exp() * lp).sum(-1), 0.)  # the training forward's vocabulary
-        lp = lp.gather(-1, tok[:, None])[:, 0]
-        live = ~done
-        out[:, t] = torch.where(live, tok, PAD_ID); lps[:, t] = torch.where(live, lp, 0.); mask[:, t] = live.long()
-        done = done | (tok == eos_token_id)
-        if t + 1 == max_new_tokens or bool(done.all()): break
-        logits = step(torch.where(done, PAD_ID, tok)).clone()
-    return out[:, :t + 1], lps[:, :t + 1], mask[:, :t + 1], ent[:, :t + 1] if entropies else None  # to the longest
+    return Rollout(ids, d.token_ids.cpu(), d.mask.cpu(), d.logps.cpu(), texts, truncated, G, rows,
+                   {'prefill_s': t1 - t0, 'decode_s': t2 - t1, 'tokens': int(d.mask.sum())},
+                   d.entropies.cpu() if entropies else None)
 
 # %% ../nbs/20c_grpo.ipynb #f6c8f9fa
 def completion_inputs(ro: Rollout, rows: Sequence[int], width: Optional[int] = None) -> tuple:
@@ -430,7 +407,7 @@ def unsharded(model: nn.Module, reshard_after_forward: bool = True):
     finally:
         for m in mods: m.reshard()
         model.set_reshard_after_forward(reshard_after_forward)
-        model.__dict__.pop('_decode_graphs', None)  # CUDA graphs point at the freed gathered weights
+        clear_decode_graphs(model)  # the CUDA graphs read the gathered weights that reshard just freed
 
 # %% ../nbs/20c_grpo.ipynb #6bbc132e
 class GRPOTrainer(Trainer):
@@ -492,10 +469,20 @@ def prompt_batch(self: GRPOTrainer, step: int) -> tuple[list[dict], list[int]]:
     pos = list(range(self.env.rank * per, (self.env.rank + 1) * per))
     return [self.dataset[perm[k * P + j]] for j in pos], pos
 
+# %% ../nbs/20c_grpo.ipynb #9232599e
+@dataclass
+class ScoredRollout:
+    "A rank's rollout and its scores, as `GRPOTrainer.generate_rollout` returns them."
+    rollout: Rollout
+    images: list                    # P images, one per prompt (the update's pixel values)
+    rewards: torch.Tensor           # (N,) float64: each completion's weighted reward
+    per_function: torch.Tensor      # (N, F) float64: each reward function's (NaN: not applicable)
+    correct: Optional[list] = None  # (N,) `answer_reward` of each completion when the records have an `answer`
+
 # %% ../nbs/20c_grpo.ipynb #8b0b153a
 @patch
-def generate_rollout(self: GRPOTrainer, recs: list[dict], pos: list[int]) -> tuple:
-    "Decode G completions per prompt (weights gathered once) and score them; returns the rollout, images and rewards."
+def generate_rollout(self: GRPOTrainer, recs: list[dict], pos: list[int]) -> ScoredRollout:
+    "Decode G completions per prompt (weights gathered once) and score them."
     cfg, G = self.cfg, self.cfg.num_generations
     images = [open_image(self.image_root/check_relative(r['image']), r.get('id')) for r in recs]
     u = sample_uniforms(cfg.seed, self.step, [p * G + g for p in pos for g in range(G)], cfg.max_completion_length)
@@ -509,7 +496,7 @@ def generate_rollout(self: GRPOTrainer, recs: list[dict], pos: list[int]) -> tup
     total, per = compute_rewards(self.reward_funcs, list(cfg.reward_weights), prompts, ro.texts,
                                  {**cols, 'truncated': ro.truncated.tolist(), 'completion_ids': ids})
     acc = answer_reward(prompts, ro.texts, **cols) if 'answer' in cols else None
-    return ro, images, total, per, acc
+    return ScoredRollout(ro, images, total, per, acc)
 
 
 @patch
@@ -604,34 +591,65 @@ def _accumulate_fp64(model: nn.Module, acc: dict):
             acc[p] = acc[p] + p.grad.double() if p in acc else p.grad.double(); p.grad = None
 
 
+# %% ../nbs/20c_grpo.ipynb #dd3c87b2
+@dataclass
+class StepStats:
+    "A step's statistics on one rank (float64 tensors) or, after `reduce`, over all ranks."
+    completions: torch.Tensor      # (): N
+    reward_sum: torch.Tensor       # (): weighted rewards
+    reward_sq_sum: torch.Tensor    # (): their squares
+    zero_std_groups: torch.Tensor  # (): groups whose rewards are all equal (no signal)
+    groups: torch.Tensor           # ()
+    length_sum: torch.Tensor       # (): completion tokens
+    decoded_tokens: torch.Tensor   # (): tokens the rollout decoded
+    correct: torch.Tensor          # (): correct answers (0 without answers)
+    entropy_sum: torch.Tensor      # (): entropies of the completion tokens (0 without entropies)
+    function_sum: torch.Tensor     # (F,): each reward function's rewards where it applies
+    function_count: torch.Tensor   # (F,): the completions each function applies to
+    length_max: torch.Tensor       # (): the longest completion (the maximum over ranks, not a sum)
+
+    @classmethod
+    def of(cls, sr: ScoredRollout, std: torch.Tensor) -> StepStats:
+        "This rank's statistics of a scored rollout whose groups' reward std is `std`."
+        ro, L, f64 = sr.rollout, sr.rollout.lengths.double(), lambda x: torch.tensor(float(x), dtype=torch.float64)
+        ent = (ro.entropies.double() * ro.mask).sum() if ro.entropies is not None else 0.
+        per = sr.per_function
+        return cls(f64(len(ro.texts)), f64(sr.rewards.sum()), f64((sr.rewards ** 2).sum()), f64((std == 0).sum()),
+                   f64(len(std)), f64(L.sum()), f64(ro.timings['tokens']), f64(sum(sr.correct) if sr.correct else 0.),
+                   f64(ent), per.nan_to_num(0.).sum(0).double(), (~per.isnan()).sum(0).double(), f64(L.max()))
+
+    def reduce(self, env) -> StepStats:
+        "The statistics over the ranks of `env` (a `DistEnv`): every sum in one float64 all-reduce, then the maximum."
+        names = [f.name for f in dataclasses.fields(self)][:-1]
+        sums = all_reduce(torch.cat([getattr(self, k).reshape(-1) for k in names]), env)
+        parts = sums.split([getattr(self, k).numel() for k in names])
+        return StepStats(*[p.reshape(getattr(self, k).shape) for k, p in zip(names, parts)],
+                         all_reduce(self.length_max.reshape(1).clone(), env, dist.ReduceOp.MAX)[0])
+
 # %% ../nbs/20c_grpo.ipynb #e5899575
 @patch
 def train_step(self: GRPOTrainer, batch: tuple) -> dict:
     "One GRPO step: rollout, rewards, group advantages, update; logs the step's row."
     cfg, env, G = self.cfg, self.env, self.cfg.num_generations
     t0 = time.perf_counter()
-    ro, images, total, per, acc = self.generate_rollout(*batch)
+    sr = self.generate_rollout(*batch)
     t1 = time.perf_counter()
-    adv, std = group_advantages(total.float(), G, cfg.scale_rewards)
-    upd = self.policy_update(ro, images, adv)
+    adv, std = group_advantages(sr.rewards.float(), G, cfg.scale_rewards)
+    upd = self.policy_update(sr.rollout, sr.images, adv)
     t2 = time.perf_counter()
     self.step += 1
-    n, L = len(ro.texts), ro.lengths.double()
-    F = per.shape[1]  # each function's sum and count of applicable completions (None: not applicable)
-    s = all_reduce(torch.cat([torch.tensor([n, total.sum(), (total ** 2).sum(), float((std == 0).sum()), len(std),
-                                          L.sum(), ro.timings['tokens'], sum(acc) if acc else 0.0,
-                                          float((ro.entropies.double() * ro.mask).sum()) if ro.entropies is not None else 0.]),
-                            per.nan_to_num(0.).sum(0), (~per.isnan()).sum(0)]).double(), env)
-    mx = all_reduce(torch.tensor([float(L.max())]), env, dist.ReduceOp.MAX)
-    N = s[0]; mean = s[1] / N
+    s = StepStats.of(sr, std).reduce(env)
+    N = s.completions; mean = s.reward_sum / N
     row = {'step': self.step, 'epoch': self.epoch, 'loss': upd['loss'], 'reward_mean': float(mean),
-           'reward_std': float(((s[2] / N - mean ** 2).clamp(min=0)) ** 0.5),
-           **{k: float(v / c) for k, v, c in zip(self.reward_keys, s[9:9 + F], s[9 + F:]) if c > 0},
-           'accuracy': float(s[7] / N) if acc is not None else None, 'frac_zero_std_groups': float(s[3] / s[4]),
-           'completion_len_mean': float(s[5] / N), 'completion_len_max': float(mx[0]),
-           'entropy_mean': float(s[8] / s[5]) if ro.entropies is not None else None,
+           'reward_std': float(((s.reward_sq_sum / N - mean ** 2).clamp(min=0)) ** 0.5),
+           **{k: float(v / c) for k, v, c in zip(self.reward_keys, s.function_sum, s.function_count) if c > 0},
+           'accuracy': float(s.correct / N) if sr.correct is not None else None,
+           'frac_zero_std_groups': float(s.zero_std_groups / s.groups),
+           'completion_len_mean': float(s.length_sum / N), 'completion_len_max': float(s.length_max),
+           'entropy_mean': float(s.entropy_sum / s.length_sum) if sr.rollout.entropies is not None else None,
            'clip_frac': upd['clip_frac'], 'kl': upd['kl'], 'logp_gap': upd['logp_gap'], 'grad_norm': upd['grad_norm'],
-           'lr': self.scheduler.get_last_lr()[0], 'rollout_tokens_per_s': float(s[6]) / (t1 - t0) / env.world_size,
+           'lr': self.scheduler.get_last_lr()[0],
+           'rollout_tokens_per_s': float(s.decoded_tokens) / (t1 - t0) / env.world_size,
            'rollout_s': t1 - t0, 'update_s': t2 - t1, 'step_time_s': t2 - t0, 'peak_mem_mb': peak_memory_mb(env.device)}
     return self.log_row({k: v for k, v in row.items() if v is not None})
 
