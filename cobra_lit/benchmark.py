@@ -15,10 +15,9 @@ from .data import DATA_ENV, check_relative, load_tokenizer, open_image
 from .metrics import (
     METRICS, TOKENIZERS, bootstrap_ci, caption_stats, corpus_metrics, paired_bootstrap, sample_scores, score_captions)
 from .model import (
-    ModelConfig, build_vlm, load_cobra, load_cobra_checkpoint, model_config, resolve_cobra_checkpoint)
+    ModelConfig, build_vlm, load_cobra, model_config, resolve_cobra_checkpoint)
 from .scratchpad import DECODERS, DecodeConfig, decode_captions
 from .strategy import DistEnv, atomic_write_text, init_distributed, kill_point
-from .vision import build_vision_backbone
 
 # %% auto #0
 __all__ = ['SAMPLE_FIELDS', 'LABELS', 'BenchmarkError', 'CocoCaptions', 'load_coco_annotations', 'load_coco_results',
@@ -284,13 +283,8 @@ def load_model(checkpoint, model_type:str|None=None, device:str='cpu', dtype:str
     from_run = ckpt is not None and model_type is None and not Path(ckpt).is_file()  # a run folder or hub repo
     target = 'the model its config.json names' if from_run else model_type or 'cobra-tiny'
     try:
-        if from_run: model = load_cobra(ckpt, pretrained_vision)
-        else:
-            model = build_vlm(model_config(target))  # a random LLM: the checkpoint replaces it, never download it
-            if pretrained_vision:
-                model.vision_backbone = build_vision_backbone(model.config.vision_backbone_id, pretrained=True,
-                    image_resize_strategy=model.config.image_resize_strategy)
-            if ckpt is not None: load_cobra_checkpoint(model, ckpt)
+        if ckpt is None: model = build_vlm(model_config(target), pretrained=pretrained_vision, pretrained_llm=False)
+        else: model = load_cobra(ckpt, pretrained_vision, model_id=None if from_run else target)
     except Exception as e:
         raise BenchmarkError(f'checkpoint {checkpoint} does not load into {target}: {type(e).__name__}: {e}') from e
     return model.to(device=device, dtype=getattr(torch, dtype)).eval()

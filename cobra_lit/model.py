@@ -530,17 +530,20 @@ def _run_config(name, ckpt:Path, src=None) -> ModelConfig:
 def load_cobra(path_or_hub_id,                  # run folder, checkpoint file, hub repo (han1997/cobra), id (cobra+3b)
                pretrained_vision:bool=True,     # released towers when the checkpoint lacks them (else random)
                subfolder:str=HUB_SUBFOLDER,     # run folder inside a hub repo
-               model_id:Optional[str]=None,     # the registry id, for a checkpoint file without its config.json
+               model_id:Optional[str|ModelConfig]=None, # registry id or config (default: the run's config.json)
+               pretrained_llm:bool=True,        # the released LLM when the checkpoint lacks it (else random)
               ) -> CobraVLM:
-    """Build and load a VLM from what a user types. Modules the checkpoint holds are never downloaded (the 3B LLM
-    comes from the checkpoint); those it lacks come released (the LLM always; the towers with `pretrained_vision`)."""
+    """Build and load a VLM from what a user types: the one "model from a checkpoint name" of training, GRPO and the
+    benchmark. Modules the checkpoint holds are never downloaded (the 3B LLM comes from the checkpoint); those it lacks
+    come released (the LLM with `pretrained_llm`, the towers with `pretrained_vision`), else random."""
     name, p = str(path_or_hub_id), Path(path_or_hub_id)
     src = None if p.exists() else hub_checkpoint_source(name, subfolder)
-    cfg = model_config(model_id) if model_id else _run_config(name, p, src) if src else None  # before the weights
+    if isinstance(model_id, ModelConfig): cfg = model_id
+    else: cfg = model_config(model_id) if model_id else _run_config(name, p, src) if src else None  # before the weights
     ckpt = resolve_cobra_checkpoint(path_or_hub_id, subfolder)
     cfg = cfg or _run_config(name, ckpt)
     held = cobra_checkpoint_modules(ckpt)
     model = build_vlm(cfg, pretrained=pretrained_vision and 'vision_backbone' not in held,
-                      pretrained_llm='llm_backbone' not in held)
+                      pretrained_llm=pretrained_llm and 'llm_backbone' not in held)
     load_cobra_checkpoint(model, ckpt)
     return model

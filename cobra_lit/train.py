@@ -17,7 +17,7 @@ import torch.nn as nn
 from fastcore.basics import patch
 
 from .data import LlavaCotDataset, load_llava_cot, load_tokenizer, make_demo_dataset
-from .model import (STAGE_MODULES, STAGE_OPTIM_FIELDS, ModelConfig, build_vlm, load_cobra_checkpoint,
+from .model import (STAGE_MODULES, STAGE_OPTIM_FIELDS, ModelConfig, build_vlm, load_cobra, load_cobra_checkpoint,
     released_weight_files)
 from .vision import VISION_BACKBONES
 from .strategy import (DistEnv, LoraConfig, NonFiniteLossError, apply_fsdp, apply_lora, atomic_torch_save,
@@ -392,8 +392,8 @@ def build_model(cfg: TrainConfig) -> nn.Module:
     "The VLM as training starts it: seeded init, the backbones of `weight_sources`, the checkpoint, frozen, LoRA."
     torch.manual_seed(cfg.seed); random.seed(cfg.seed); np.random.seed(cfg.seed)
     ckpt, vision, llm = weight_sources(cfg)
-    model = build_vlm(cfg.model, pretrained=vision, pretrained_llm=llm)  # files fetched first
-    if ckpt: load_cobra_checkpoint(model, ckpt)
+    model = load_cobra(ckpt, vision, model_id=cfg.model, pretrained_llm=llm) if ckpt else \
+        build_vlm(cfg.model, pretrained=vision, pretrained_llm=llm)  # files fetched first
     model.freeze_for_stage(cfg.stage)
     if cfg.lora.enabled: apply_lora(model, cfg.lora)
     return model
