@@ -79,8 +79,8 @@ def main(argv=None):
     a = ap.parse_args(argv)
     os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
     from cobra_lit.model import build_vlm
-    from cobra_lit.strategy import apply_fsdp, init_distributed, make_scheduler, param_groups, supervised_step
-    from cobra_lit.train import parse_train_config, stage_hparams
+    from cobra_lit.strategy import OptimConfig, apply_fsdp, init_distributed, stage_preset, supervised_step
+    from cobra_lit.train import parse_train_config
     model_id = a.model or ('cobra-3b' if a.gpu else 'cobra-tiny')
     stage = a.stage or ('finetune' if a.gpu else 'full-finetune')
     cfg = parse_train_config(['--model.type', model_id, '--stage', stage, '--device', 'cuda' if a.gpu else 'cpu',
@@ -102,9 +102,8 @@ def main(argv=None):
     mixed = a.gpu and cfg.model.enable_mixed_precision_training
     if not env.distributed: model.to(env.device)
     apply_fsdp(model, env, mixed_precision=mixed, activation_checkpointing=a.gpu or cfg.model.enable_gradient_checkpointing)
-    hp = stage_hparams(cfg.model, stage)
-    opt = torch.optim.AdamW(param_groups(model, hp['weight_decay']), lr=1e-5)
-    sch = make_scheduler(opt, 'constant', 2 * (steps + 1), 0.0)  # timed run + same-run baseline
+    hp = OptimConfig(learning_rate=1e-5, lr_scheduler_type='constant', warmup_ratio=0.0).resolve(stage_preset(cfg.model, stage))
+    opt, sch = hp.build(model, 2 * (steps + 1))  # timed run + same-run baseline
     b = synthetic_batch(model, batch, text_len, env.device)
     autocast = torch.bfloat16 if mixed and not env.distributed else None
     times = []

@@ -20,10 +20,10 @@ from .data import (EOS_ID, IGNORE_INDEX, PAD_ID, check_records, check_relative, 
 from .model import ModelConfig  # the type of GRPOConfig.model (the docs render it)
 from .generate import (clear_decode_graphs, decode_tokens, index_pixel_values,
     pixel_values_for, prefill, sampling_probs)
-from .strategy import (LoraConfig, all_reduce, apply_fsdp, atomic_write_text,
+from .strategy import (LoraConfig, OptimConfig, all_reduce, apply_fsdp, atomic_write_text, kill_point, stage_preset,
     clip_and_step, peak_memory_mb)
 from .train import (FINGERPRINT_KEYS, CocoCaptionsConfig, DatasetConfig, DemoDatasetConfig, TrainConfig,
-    Trainer, build_model, command, kill_hook, log, parse_train_config, run_trainer)
+    Trainer, build_model, command, log, parse_train_config, run_trainer)
 
 # %% auto #0
 __all__ = ['caption_reward', 'LOSS_TYPES', 'DEFAULT_REWARDS', 'DEFAULT_WEIGHTS', 'GRPO_KEYS', 'format_reward', 'answer_reward',
@@ -345,11 +345,10 @@ class GRPOConfig(TrainConfig):
     max_completion_length: int = 120  # tokens per completion at most (the demo answers are <= ~90)
     temperature: float = 1.0  # sampling temperature of the rollouts (and of the log-probs of the loss)
     top_p: float = 1.0
-    learning_rate: float = 1e-4  # the demo: 5e-4 and above lowered held-out accuracy, 2e-3 and above collapsed
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    lr_scheduler_type: str = 'constant'
-    warmup_ratio: float = 0.0
+    # `--optim.learning_rate` ...: GRPO's own preset (the demo: 5e-4 and above lowered held-out accuracy, 2e-3 and
+    # above collapsed); steps and batch sizes are `max_steps` and `prompts_per_step`
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(
+        learning_rate=1e-4, weight_decay=0.0, max_grad_norm=1.0, lr_scheduler_type='constant', warmup_ratio=0.0))
     epsilon: float = 0.2  # clip range of the ratio
     num_iterations: int = 1  # mu: optimizer passes over each rollout batch
     beta: float = 0.0  # KL weight to the starting model (0: no reference model is loaded)
@@ -387,7 +386,7 @@ def parse_grpo_config(argv: Optional[list[str]] = None) -> GRPOConfig:
 
 # what a resumed GRPO run must share with the run it continues, besides the trainer's keys
 GRPO_KEYS = ('num_generations', 'prompts_per_step', 'max_steps', 'max_completion_length', 'temperature', 'top_p',
-             'learning_rate', 'weight_decay', 'lr_scheduler_type', 'warmup_ratio', 'epsilon', 'num_iterations', 'beta',
+             'epsilon', 'num_iterations', 'beta',
              'loss_type', 'scale_rewards', 'mask_truncated_completions', 'rewards', 'reward_weights',
              'freeze_embeddings', 'top_entropy_quantile')
 
@@ -413,14 +412,14 @@ def unsharded(model: nn.Module, reshard_after_forward: bool = True):
 class GRPOTrainer(Trainer):
     """GRPO on the trainer's pieces: the same run folder, checkpoints, resume, FSDP2 and trackers; a step is a rollout
     (G completions per prompt from one prefill each), rewards, group advantages, then `num_iterations` updates."""
-    def hparams(self) -> dict:
+    def hparams(self) -> OptimConfig:
         c, w = self.cfg, self.env.world_size
         if c.prompts_per_step % w:
             raise ValueError(f'--prompts_per_step {c.prompts_per_step} does not split over {w} ranks')
-        return {'learning_rate': c.learning_rate, 'weight_decay': c.weight_decay, 'max_grad_norm': c.max_grad_norm,
-                'lr_scheduler_type': c.lr_scheduler_type, 'warmup_ratio': c.warmup_ratio, 'max_steps': c.max_steps,
-                'epochs': 1, 'global_batch_size': c.prompts_per_step, 'per_device_batch_size': c.prompts_per_step // w,
-                'train_strategy': c.model.finetune_train_strategy}
+        # a step is `prompts_per_step` prompts over the ranks; the rest of the preset is the finetune stage's
+        steps = dict(max_steps=c.max_steps, epochs=1, global_batch_size=c.prompts_per_step,
+                     per_device_batch_size=c.prompts_per_step // w)
+        return dataclasses.replace(c.optim.resolve(stage_preset(c.model, 'finetune')), **steps)
 
     @property
     def updates_per_step(self) -> int: return self.cfg.num_iterations
@@ -465,7 +464,7 @@ def prompt_batch(self: GRPOTrainer, step: int) -> tuple[list[dict], list[int]]:
     resumed run and any number of ranks see the same global batches."""
     epoch, k = divmod(step, self.steps_per_epoch)
     perm = torch.randperm(len(self.dataset), generator=torch.Generator().manual_seed(self.cfg.seed + epoch)).tolist()
-    P, per = self.cfg.prompts_per_step, self.hp['per_device_batch_size']
+    P, per = self.cfg.prompts_per_step, self.hp.per_device_batch_size
     pos = list(range(self.env.rank * per, (self.env.rank + 1) * per))
     return [self.dataset[perm[k * P + j]] for j in pos], pos
 
@@ -487,7 +486,7 @@ def generate_rollout(self: GRPOTrainer, recs: list[dict], pos: list[int]) -> Sco
     images = [open_image(self.image_root/check_relative(r['image']), r.get('id')) for r in recs]
     u = sample_uniforms(cfg.seed, self.step, [p * G + g for p in pos for g in range(G)], cfg.max_completion_length)
     self.model.eval()
-    with unsharded(self.model, self.hp['train_strategy'] != 'fsdp-shard-grad-op'), self.autocast_ctx():
+    with unsharded(self.model, self.hp.train_strategy != 'fsdp-shard-grad-op'), self.autocast_ctx():
         ro = rollout(self.model, self.tokenizer, images, [format_prompt(r['prompt']) for r in recs], G, u,
                      cfg.max_completion_length, cfg.temperature, cfg.top_p, entropies=cfg.top_entropy_quantile < 1)
     cols = {k: [r.get(k) for r in recs for _ in range(G)] for k in set().union(*recs) - {'prompt'}}
@@ -576,7 +575,7 @@ def policy_update(self: GRPOTrainer, ro: Rollout, images: list, adv: torch.Tenso
             if live[j]: loss_sum += float(loss.detach()); stats.append(st)
             if it == 0 and j == 0: gap = float(((lp.detach().cpu() - ro.logps[rows]) * mask[rows]).abs().max())
         for p, g in acc.items(): p.grad = g.to(p.dtype)
-        gn = clip_and_step(self.model, self.optimizer, self.scheduler, self.hp['max_grad_norm'])
+        gn = clip_and_step(self.model, self.optimizer, self.scheduler, self.hp.max_grad_norm)
     n = all_reduce(torch.tensor([len(stats), sum(s['clip_frac'] for s in stats),
                                  sum(s['kl'] or 0.0 for s in stats)], dtype=torch.float64), env)
     return {'loss': float(all_reduce(torch.tensor([loss_sum], dtype=torch.float64), env)[0]), 'grad_norm': gn,
@@ -668,7 +667,7 @@ def fit(self: GRPOTrainer) -> dict:
             row = self.train_step(self.prompt_batch(self.step))
             bar.update(1)
             bar.set_postfix(reward=f"{row['reward_mean']:.3f}", acc=f"{row.get('accuracy', float('nan')):.3f}")
-            kill_hook(self.step)
+            kill_point('COBRA_LIT_KILL_AT_STEP', self.step)
             if self.should_save(): self.save()
     finally: bar.close()
     return self.finish()

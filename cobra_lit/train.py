@@ -17,22 +17,21 @@ import torch.nn as nn
 from fastcore.basics import patch
 
 from .data import LlavaCotDataset, load_llava_cot, load_tokenizer, make_demo_dataset
-from .model import (STAGE_MODULES, STAGE_OPTIM_FIELDS, ModelConfig, build_vlm, load_cobra, load_cobra_checkpoint,
+from .model import (STAGE_MODULES, ModelConfig, build_vlm, load_cobra, load_cobra_checkpoint,
     released_weight_files)
 from .vision import VISION_BACKBONES
 from .strategy import (DistEnv, LoraConfig, NonFiniteLossError, apply_fsdp, apply_lora, atomic_torch_save,
                                 atomic_write_text, cobra_model_block, full_state_dict, gather_rng_states, get_logger,
-                                grad_accumulation, init_distributed, load_optimizer_state, make_loader, make_scheduler,
-                                merge_lora_state_dict, optimizer_state, param_groups, peak_memory_mb, set_rng_state,
+                                grad_accumulation, init_distributed, load_optimizer_state, make_loader, OptimConfig,
+                                merge_lora_state_dict, optimizer_state, stage_preset, peak_memory_mb, set_rng_state,
                                 supervised_step, kill_point)
 
 # %% auto #0
-__all__ = ['TRAIN_STAGES', 'DEMO_RECIPE', 'HPARAMS', 'log', 'FINGERPRINT_KEYS', 'DatasetConfig', 'DemoDatasetConfig',
-           'LlavaCot100kConfig', 'CocoCaptionsConfig', 'demo_model_config', 'TrainConfig', 'parse_train_config',
-           'stage_hparams', 'JsonlTracker', 'WandbTracker', 'make_trackers', 'config_dict', 'default_run_id',
-           'fingerprint', 'fingerprint_mismatch', 'demo_accuracy', 'Checkpointer', 'barrier', 'truncate_log',
-           'weight_sources', 'build_model', 'checkpoint_modules', 'kill_hook', 'load_dataset', 'Trainer', 'run_trainer',
-           'train', 'command', 'main']
+__all__ = ['TRAIN_STAGES', 'DEMO_RECIPE', 'log', 'FINGERPRINT_KEYS', 'DatasetConfig', 'DemoDatasetConfig', 'LlavaCot100kConfig',
+           'CocoCaptionsConfig', 'demo_model_config', 'TrainConfig', 'parse_train_config', 'JsonlTracker',
+           'WandbTracker', 'make_trackers', 'config_dict', 'default_run_id', 'fingerprint', 'fingerprint_mismatch',
+           'demo_accuracy', 'Checkpointer', 'barrier', 'truncate_log', 'weight_sources', 'build_model',
+           'checkpoint_modules', 'load_dataset', 'Trainer', 'run_trainer', 'train', 'command', 'main']
 
 # %% ../nbs/20_train.ipynb #1281577a
 @dataclass
@@ -135,6 +134,7 @@ class TrainConfig:
     resume: bool = False  # continue runs/<run_id> from checkpoint-latest.pt
     save_interval: int = 0  # also save every N optimizer steps (0: only at the end of each epoch)
     keep_last: int = 0  # step files (checkpoint-<step>.pt, weights only) to keep, newest first; 0 keeps all
+    optim: OptimConfig = field(default_factory=OptimConfig)  # `--optim.learning_rate` ...: overrides of the stage's preset
     trackers: tuple[str, ...] = ('jsonl',)  # jsonl and/or wandb (`--trackers jsonl wandb`)
     wandb_project: str = 'cobra_lit'
     wandb_entity: Optional[str] = None
@@ -188,15 +188,6 @@ def parse_train_config(argv: Optional[list[str]] = None, cls=None, list_args: tu
     cls = cls or TrainConfig
     return draccus.parse(cls, args=_normalise_argv(argv, cls, list_args)).validate()
 
-# %% ../nbs/20_train.ipynb #6a42fa41
-HPARAMS = tuple(STAGE_OPTIM_FIELDS)  # epochs, max_steps, batch sizes, lr, ...: the model config's per-stage fields
-
-
-def stage_hparams(model_cfg, stage: str) -> dict:
-    "The `align_*` or `finetune_*` fields of `model_cfg` for `stage`, without the prefix."
-    prefix = 'align' if stage == 'align' else 'finetune'
-    return {k: getattr(model_cfg, f'{prefix}_{k}') for k in HPARAMS}
-
 # %% ../nbs/20_train.ipynb #3f1a282a
 log = get_logger()
 
@@ -242,7 +233,7 @@ def default_run_id(cfg: TrainConfig) -> str:
     return f'{cfg.dataset.dataset_id}+{cfg.model.model_id}+stage-{cfg.stage}{lora}+x{cfg.seed}'
 
 
-FINGERPRINT_KEYS = ('model', 'dataset', 'lora', 'stage', 'seed', 'pretrained_checkpoint', 'pretrained_backbones')
+FINGERPRINT_KEYS = ('model', 'dataset', 'lora', 'optim', 'stage', 'seed', 'pretrained_checkpoint', 'pretrained_backbones')
 
 
 def fingerprint(cfg: TrainConfig, world_size: int, keys: tuple = FINGERPRINT_KEYS) -> dict:
@@ -410,12 +401,6 @@ def checkpoint_modules(model: nn.Module, cfg: TrainConfig, warn: bool = True) ->
                     '(--pretrained_backbones false); every checkpoint carries them')
     return modules
 
-
-def kill_hook(step: int):
-    """Fault injection for tests: `COBRA_LIT_KILL_AT_STEP=N` makes the process SIGKILL itself after step N's
-    update, before its checkpoint (the work a preempted job loses)."""
-    kill_point('COBRA_LIT_KILL_AT_STEP', step)
-
 # %% ../nbs/20_train.ipynb #f5190fab
 def load_dataset(cfg: TrainConfig, model) -> LlavaCotDataset:
     "The training dataset of `cfg.dataset`, with the model's image transform and Cobra's max length."
@@ -433,7 +418,7 @@ class Trainer:
         self.run_dir = Path(cfg.run_root_dir)/(cfg.run_id or self.default_run_id())
         self.log_path = self.run_dir/'logs'/'train.jsonl'
         self.hp = self.hparams()
-        self.accum = grad_accumulation(self.hp['global_batch_size'], self.hp['per_device_batch_size'],
+        self.accum = grad_accumulation(self.hp.global_batch_size, self.hp.per_device_batch_size,
                                        self.env.world_size)
         self.fp = fingerprint(cfg, self.env.world_size, self.fingerprint_keys)
         self.ckpt = Checkpointer(self.run_dir/'checkpoints', self.env, self.fp, cfg.lora, cfg.keep_last)
@@ -442,9 +427,9 @@ class Trainer:
                         'stage': cfg.stage, 'model': cfg.model.model_id, 'dataset': cfg.dataset.dataset_id}
         self.t_start = time.time()
 
-    def hparams(self) -> dict:
-        "This run's optimisation settings (the stage's `align_*` / `finetune_*` fields)."
-        return stage_hparams(self.cfg.model, self.cfg.stage)
+    def hparams(self) -> OptimConfig:
+        "This run's optimisation settings: `--optim.*` over the stage's preset (the model's `align_*` / `finetune_*`)."
+        return self.cfg.optim.resolve(stage_preset(self.cfg.model, self.cfg.stage))
 
     updates_per_step = 1  # optimizer updates per logged step (GRPO: passes over each rollout batch)
     exact_grad_sum = False  # float64 gradient sums over micro-batches and ranks (GRPO: any rank layout, same run)
@@ -462,7 +447,7 @@ class Trainer:
 
     def run_config(self) -> dict:
         "What config.json records: the resolved config, world size, hyperparameters."
-        return {**config_dict(self.cfg), 'world_size': self.env.world_size, 'hparams': self.hp,
+        return {**config_dict(self.cfg), 'world_size': self.env.world_size, 'hparams': dataclasses.asdict(self.hp),
                 'grad_accumulation': self.accum}
 
 # %% ../nbs/20_train.ipynb #3f07a5c9
@@ -491,7 +476,7 @@ def shard(self: Trainer):
     self.mixed = mixed = env.device.type == 'cuda' and cfg.model.enable_mixed_precision_training
     if not env.distributed: self.model.to(env.device)
     apply_fsdp(self.model, env, mixed_precision=mixed, activation_checkpointing=cfg.model.enable_gradient_checkpointing,
-               reshard_after_forward=self.hp['train_strategy'] != 'fsdp-shard-grad-op', exact_grad_sum=self.exact_grad_sum)
+               reshard_after_forward=self.hp.train_strategy != 'fsdp-shard-grad-op', exact_grad_sum=self.exact_grad_sum)
     self.autocast = torch.bfloat16 if mixed and not env.distributed else None  # FSDP2 casts by its own policy
     return self
 
@@ -542,13 +527,11 @@ def build(self: Trainer):
     self.summary['n_train'] = len(self.dataset)
     if self.resume_state is None: self.evaluate('before')
     self.shard()
-    self.optimizer = torch.optim.AdamW(param_groups(self.model, hp['weight_decay']), lr=hp['learning_rate'])
-    self.steps_per_epoch = len(self.dataset) // hp['global_batch_size']
+    self.steps_per_epoch = len(self.dataset) // hp.global_batch_size
     if self.steps_per_epoch == 0:
-        raise ValueError(f"{len(self.dataset)} samples cannot fill one global batch of {hp['global_batch_size']}")
-    self.total_steps = hp['max_steps'] or self.steps_per_epoch * hp['epochs']
-    self.scheduler = make_scheduler(self.optimizer, hp['lr_scheduler_type'], self.total_steps * self.updates_per_step,
-                                    hp['warmup_ratio'])
+        raise ValueError(f"{len(self.dataset)} samples cannot fill one global batch of {hp.global_batch_size}")
+    self.total_steps = hp.max_steps or self.steps_per_epoch * hp.epochs
+    self.optimizer, self.scheduler = hp.build(self.model, self.total_steps * self.updates_per_step)
     self.resume()
     self.trackers = make_trackers(cfg, self.run_dir, config_dict(cfg)) if env.is_main else []
     return self
@@ -558,7 +541,7 @@ def build(self: Trainer):
 def train_step(self: Trainer, micro_batches: list[dict]) -> dict:
     "One optimizer step on this rank's micro-batches; the step's row goes to the trackers and is returned."
     t0 = time.perf_counter()
-    m = supervised_step(self.model, micro_batches, self.optimizer, self.scheduler, self.env, self.hp['max_grad_norm'],
+    m = supervised_step(self.model, micro_batches, self.optimizer, self.scheduler, self.env, self.hp.max_grad_norm,
                        self.autocast)
     self.step += 1; dt = time.perf_counter() - t0
     return self.log_row({'step': self.step, 'epoch': self.epoch, 'loss': m['loss'], 'lr': m['lr'],
@@ -594,13 +577,13 @@ def fit(self: Trainer) -> dict:
     from tqdm.auto import tqdm
     hp, env = self.hp, self.env
     log.info(f'{self.run_dir.name}: {len(self.dataset)} samples, {self.total_steps} steps, global batch '
-             f"{hp['global_batch_size']} = {hp['per_device_batch_size']} x {env.world_size} device(s) x "
+             f"{hp.global_batch_size} = {hp.per_device_batch_size} x {env.world_size} device(s) x "
              f'{self.accum} accumulation, on {env.device}')
     bar = tqdm(total=self.total_steps, initial=self.step, disable=not env.is_main, desc='train', dynamic_ncols=True)
     self.model.train()
     try:
         for self.epoch in range(self.step // self.steps_per_epoch, math.ceil(self.total_steps / self.steps_per_epoch)):
-            loader = make_loader(self.dataset, env, hp['per_device_batch_size'], self.accum, self.cfg.seed, self.epoch,
+            loader = make_loader(self.dataset, env, hp.per_device_batch_size, self.accum, self.cfg.seed, self.epoch,
                                  self.step - self.epoch * self.steps_per_epoch, self.cfg.num_workers,
                                  self.cfg.dataset.group_by_length)
             batches = iter(loader)

@@ -32,7 +32,7 @@ def args(work, run_id, steps=3, *extra):
             '--dataset.dataset_root', str(work/'demo'), '--dataset.n_train', '16', '--dataset.n_test', '4',
             '--eval_demo', 'false', '--max_steps', str(steps), '--prompts_per_step', '2', '--num_generations', '3',
             '--max_completion_length', '10', '--rewards', 'grpo_rewards:vowel_share', '--reward_weights', '1',
-            '--learning_rate', '1e-2', '--top_entropy_quantile', '0.5', *extra]  # the global entropy threshold too
+            '--optim.learning_rate', '1e-2', '--top_entropy_quantile', '0.5', *extra]  # the global entropy threshold too
 
 
 def run(cmd, work, check=True, env=None):

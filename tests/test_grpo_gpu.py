@@ -72,7 +72,7 @@ def test_grpo_cli_on_gpu():
     cmd = [sys.executable, '-m', 'cobra_lit.grpo', '--pretrained_checkpoint', str(d/'sft.pt'), '--run_id', 'gpu',
            '--run_root_dir', str(d/'runs'), '--dataset.dataset_root', str(d/'demo'), '--dataset.n_train', '16',
            '--dataset.n_test', '4', '--max_steps', '2', '--prompts_per_step', '2', '--num_generations', '4',
-           '--max_completion_length', '16', '--learning_rate', '1e-3', '--eval_limit', '4',
+           '--max_completion_length', '16', '--optim.learning_rate', '1e-3', '--eval_limit', '4',
            '--rewards', 'grpo_rewards:vowel_share', '--reward_weights', '1']
     p = subprocess.run(cmd, cwd=d, env=env, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-4000:]
