@@ -42,6 +42,7 @@ class LinearProjector(nn.Module):
         super().__init__(); self.projector = nn.Linear(vision_dim, llm_dim)
     def forward(self, x): return self.projector(x)
 
+# %% ../nbs/10_model.ipynb #1431c279
 class MLPProjector(nn.Module):
     "`gelu-mlp`: Linear GELU Linear."
     def __init__(self, vision_dim, llm_dim):
@@ -49,6 +50,7 @@ class MLPProjector(nn.Module):
         self.projector = nn.Sequential(nn.Linear(vision_dim, llm_dim), nn.GELU(), nn.Linear(llm_dim, llm_dim))
     def forward(self, x): return self.projector(x)
 
+# %% ../nbs/10_model.ipynb #e94e050d
 class FusedMLPProjector(nn.Module):
     "`fused-gelu-mlp`: Linear(v -> 4v) GELU Linear(4v -> llm) GELU Linear(llm -> llm)."
     def __init__(self, vision_dim, llm_dim):
@@ -69,6 +71,7 @@ class TokenDownLayer(nn.Module):
     def __init__(self, shape): super().__init__(); self.dwn = nn.Sequential(nn.AdaptiveAvgPool2d(shape))
     def forward(self, x): return self.dwn(_grid(x)).flatten(2).transpose(1, 2)
 
+# %% ../nbs/10_model.ipynb #79c5da3b
 class PosInjectLayer(nn.Module):
     "Position injection (PEG): a depthwise 3 x 3 conv over the token grid, added to it (Cobra's module tree)."
     def __init__(self, in_dim, out_dim, stride=1):
@@ -78,6 +81,7 @@ class PosInjectLayer(nn.Module):
         g = _grid(x)  # (B, C, h, h)
         return (self.peg(g) + g).flatten(2).transpose(1, 2)
 
+# %% ../nbs/10_model.ipynb #e51f025a
 class LDPProjector(nn.Module):
     "`ldpnet`: Linear(v -> hidden) GELU Linear(hidden -> llm), pool the grid to `pool` x `pool`, PEG (hidden: llm)."
     def __init__(self, vision_dim, llm_dim, pool=14, hidden_dim=None):
@@ -86,6 +90,7 @@ class LDPProjector(nn.Module):
                                        TokenDownLayer((pool, pool)), PosInjectLayer(llm_dim, llm_dim))
     def forward(self, x): return self.projector(x)
 
+# %% ../nbs/10_model.ipynb #f6c1a130
 class FusedLDPProjector(LDPProjector):
     "`fused-ldpnet` (`cobra-ldpnet+3b`): Linear(v -> 4v) GELU Linear(4v -> llm), pool to `pool` x `pool`, PEG."
     def __init__(self, vision_dim, llm_dim, pool=14): super().__init__(vision_dim, llm_dim, pool, 4 * vision_dim)
@@ -132,6 +137,7 @@ def llm_weights_file(llm_backbone_id:str) -> Optional[Path]:
     hub_id = LLM_BACKBONES[llm_backbone_id]['hub_id']
     return hub_weights_file(hub_id, 'LLM') if hub_id else None
 
+# %% ../nbs/10_model.ipynb #24200f8e
 def read_mamba_weights(path) -> dict:
     "A Mamba LM state dict in transformers' key names, from a mamba_ssm (`backbone.embedding.`) or transformers file."
     path = str(path)
@@ -141,6 +147,7 @@ def read_mamba_weights(path) -> dict:
     else: sd = torch.load(path, map_location='cpu', weights_only=True, mmap=True)
     return {k.replace('backbone.embedding.', 'backbone.embeddings.', 1): v for k, v in sd.items()}
 
+# %% ../nbs/10_model.ipynb #581a8546
 class MambaLLMBackbone(nn.Module):
     "Transformers' Mamba causal LM under the attribute `llm`, as Cobra's `llm_backbone` holds it."
     def __init__(self, llm_backbone_id:str,
@@ -236,6 +243,7 @@ class CobraOutput(ModelOutput):
     n_tokens: Optional[torch.Tensor] = None   # number of label tokens the loss averages over
     token_logps: Optional[torch.Tensor] = None  # (B, L) log-prob of each labelled text token (0 elsewhere)
 
+# %% ../nbs/10_model.ipynb #12960e55
 class CobraVLM(VLM):
     "Vision backbone -> projector -> Mamba LLM, image patches prepended before the text."
     def project_images(self, pixel_values):
@@ -303,6 +311,7 @@ def stage_optim_fields(stage:str, defaults:dict) -> type:
     return make_dataclass(f'{stage.title()}OptimFields',
                           [(f'{stage}_{k}', STAGE_OPTIM_FIELDS[k], field(default=v)) for k, v in defaults.items()])
 
+# %% ../nbs/10_model.ipynb #8e246b30
 @dataclass
 class ModelConfig(draccus.ChoiceRegistry, stage_optim_fields('align', ALIGN_DEFAULTS),
                   stage_optim_fields('finetune', FINETUNE_DEFAULTS)):
@@ -318,14 +327,17 @@ class ModelConfig(draccus.ChoiceRegistry, stage_optim_fields('align', ALIGN_DEFA
 
     def __post_init__(self): check_resize_strategy(self.image_resize_strategy)
 
+# %% ../nbs/10_model.ipynb #67cb14bf
 @dataclass
 class Cobra3BConfig(ModelConfig): pass
 
+# %% ../nbs/10_model.ipynb #0960ddb2
 @dataclass
 class CobraLDPNet3BConfig(ModelConfig):
     model_id: str = 'cobra-ldpnet+3b'
     arch_specifier: str = 'no-align+fused-ldpnet'  # Cobra's `Cobra_3B_LDPNET`
 
+# %% ../nbs/10_model.ipynb #89638ad5
 @dataclass
 class CobraTinyConfig(ModelConfig):
     model_id: str = 'cobra-tiny'
@@ -341,6 +353,7 @@ class CobraTinyConfig(ModelConfig):
     enable_gradient_checkpointing: bool = False
     enable_mixed_precision_training: bool = False
 
+# %% ../nbs/10_model.ipynb #d7d10888
 for _ids, _cls in [(('cobra-3b', 'cobra+3b'), Cobra3BConfig), (('cobra-tiny',), CobraTinyConfig),
                    (('cobra-ldpnet-3b', 'cobra-ldpnet+3b'), CobraLDPNet3BConfig)]:
     for _id in _ids: ModelConfig.register_subclass(_id, _cls)
@@ -353,6 +366,7 @@ def model_config(model_id:str) -> ModelConfig:
         known = sorted(ModelConfig.get_known_choices())
         raise KeyError(f'unknown model id {model_id!r}; known: {known}') from None
 
+# %% ../nbs/10_model.ipynb #988fb088
 def released_weight_files(cfg:ModelConfig, vision:bool=True, llm:bool=True) -> tuple:
     "`(vision files, LLM file)` of the released weights `cfg` names, all fetched first; one error names all missing."
     fetchers = {}
@@ -361,6 +375,7 @@ def released_weight_files(cfg:ModelConfig, vision:bool=True, llm:bool=True) -> t
     got = fetch_all(fetchers)
     return got.get('vision', {}), got.get('llm')
 
+# %% ../nbs/10_model.ipynb #84311ce7
 def build_vlm(model_cfg_or_id,
               pretrained:bool=False,              # released weights where they exist (tiny ids have none); else random
               pretrained_llm:Optional[bool]=None, # the LLM's own (False: a checkpoint supplies it); None: `pretrained`
@@ -375,6 +390,7 @@ def build_vlm(model_cfg_or_id,
     proj = build_projector(cfg.arch_specifier, vision.embed_dim, llm.embed_dim, vision.num_patches)
     return CobraVLM(vision, proj, llm, cfg)
 
+# %% ../nbs/10_model.ipynb #6c01faac
 def param_counts(model:nn.Module) -> dict:
     "Parameters per top-level module (tied weights counted once), plus `total`."
     out, seen = {}, set()
@@ -401,6 +417,7 @@ def cobra_state_dict(model:CobraVLM, modules=('projector', 'llm_backbone')) -> d
         out[m] = {(_to_cobra_key(k) if m == 'llm_backbone' else k): v.detach().cpu() for k, v in sd.items()}
     return out
 
+# %% ../nbs/10_model.ipynb #562b7d09
 def save_cobra_checkpoint(model:CobraVLM, path, modules=('projector', 'llm_backbone')) -> Path:
     "Write `modules` of `model` in Cobra's checkpoint layout (`.safetensors` by suffix, else a torch file)."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
@@ -451,6 +468,7 @@ def hub_checkpoint_source(name:str, subfolder:str=HUB_SUBFOLDER) -> Optional[tup
         return name, subfolder, None, f"the hub repo {name}{f' (subfolder {subfolder})' if subfolder else ''}"
     return None
 
+# %% ../nbs/10_model.ipynb #8f08fff1
 def _hub_file(name, src, fname) -> Path:
     "`fname` inside the hub checkpoint `src` names; a failure says what `name` was taken for."
     from huggingface_hub import hf_hub_download
@@ -485,6 +503,7 @@ def cobra_checkpoint_modules(path) -> list:
         with safe_open(str(path), 'pt') as f: return list(dict.fromkeys(k.partition('.')[0] for k in f.keys()))
     return list(read_cobra_checkpoint(path))  # memory-mapped: tensors are not read
 
+# %% ../nbs/10_model.ipynb #aa453f48
 def load_cobra_checkpoint(model:CobraVLM,
                           path_or_hub_id,                 # file (.pt/.safetensors), run folder, hub repo, model id
                           strict:bool=True,               # every key of each module in the file must match

@@ -60,6 +60,7 @@ class WeightsUnavailableError(ValueError):
         parts = '; '.join(f"{', '.join(whats)}: {why}" for why, whats in by_why.items())
         super().__init__(f'released weights not available: {parts}. {WEIGHTS_HELP}')
 
+# %% ../nbs/10a_vision.ipynb #bededf94
 def fetch_all(fetchers:dict) -> dict:
     "`{key: fetch()}` for every item of `fetchers`, all tried; one `WeightsUnavailableError` names everything missing."
     files, missing = {}, {}
@@ -69,6 +70,7 @@ def fetch_all(fetchers:dict) -> dict:
     if missing: raise WeightsUnavailableError(missing)
     return files
 
+# %% ../nbs/10a_vision.ipynb #b23af753
 def hub_error_reason(e:Exception) -> str:
     "Why a hub download failed, in a few words (offline / unreachable and not cached, or the hub's own error)."
     from huggingface_hub import constants
@@ -78,6 +80,7 @@ def hub_error_reason(e:Exception) -> str:
         return f'{how} and not in the Hugging Face cache {constants.HF_HUB_CACHE}'
     return f'{type(e).__name__}: {(str(e).splitlines() or [""])[0][:160]}'
 
+# %% ../nbs/10a_vision.ipynb #df3fa7a1
 def hub_weights_file(repo_id:str, what:str, filenames=('model.safetensors', 'pytorch_model.bin')) -> Path:
     "The first of `filenames` that hub repo `repo_id` has, through the HF cache; `WeightsUnavailableError` if none."
     from huggingface_hub import hf_hub_download
@@ -89,6 +92,7 @@ def hub_weights_file(repo_id:str, what:str, filenames=('model.safetensors', 'pyt
         except Exception as e: err = err or e; break
     raise WeightsUnavailableError({f'{what} {repo_id}/{filenames[0]}': hub_error_reason(err)})
 
+# %% ../nbs/10a_vision.ipynb #d2f9ae6d
 def tower_weights_file(timm_name:str) -> Path:
     "The released weights file of timm model `timm_name` (its pretrained config names the hub repo)."
     pc = timm.models.get_pretrained_cfg(timm_name)
@@ -97,6 +101,7 @@ def tower_weights_file(timm_name:str) -> Path:
     files = (pc.hf_hub_filename,) if pc.hf_hub_filename else ('model.safetensors', 'pytorch_model.bin')
     return hub_weights_file(pc.hf_hub_id, 'vision tower', files)
 
+# %% ../nbs/10a_vision.ipynb #49e903e9
 def vision_weight_files(backbone_id:str) -> dict:
     "`{tower key: released weights file}` of a backbone, all fetched first (`{}` for ids with no released weights)."
     if backbone_id not in VISION_BACKBONES:
@@ -114,6 +119,7 @@ def check_resize_strategy(strategy:str) -> str:
         raise ValueError(f"unknown image_resize_strategy {strategy!r}; valid: {', '.join(IMAGE_RESIZE_STRATEGIES)}")
     return strategy
 
+# %% ../nbs/10a_vision.ipynb #1b9ac896
 @dataclass
 class LetterboxPad:
     "Pad a PIL image to a square with a symmetric border of colour `fill` (Prismatic's `LetterboxPad`)."
@@ -123,6 +129,7 @@ class LetterboxPad:
         dw, dh = (side - w) // 2, (side - h) // 2  # an odd difference leaves it a pixel short: the crop takes care
         return T.functional.pad(img, [dw, dh, dw, dh], fill=self.fill, padding_mode='constant')
 
+# %% ../nbs/10a_vision.ipynb #364a797e
 def tower_transform(data_cfg:dict,              # the tower's timm data config (mean, std, interpolation, crop_pct)
                     size:int,                    # the square side the tower takes
                     strategy:str='resize-naive', # one of `IMAGE_RESIZE_STRATEGIES`
@@ -140,6 +147,7 @@ def tower_transform(data_cfg:dict,              # the tower's timm data config (
     if strategy == 'resize-crop': return T.Compose([resize, *rest])
     return T.Compose([LetterboxPad(tuple(int(m * 255) for m in cfg['mean'])), resize, *rest])
 
+# %% ../nbs/10a_vision.ipynb #b0041fd0
 class ImageTransform:
     "Turn a PIL image into `pixel_values`: one tensor, or a dict of tensors keyed by tower."
     def __init__(self, size:int, data_cfgs:dict, strategy:str='resize-naive', short_side_to_size=()):
