@@ -45,7 +45,7 @@ class DatasetConfig(draccus.ChoiceRegistry):
         "Return (annotation file, image root), creating the data first if this config knows how."
         raise NotImplementedError
 
-
+# %% ../nbs/20_train.ipynb #806aa03d
 @DatasetConfig.register_subclass('demo')
 @dataclass
 class DemoDatasetConfig(DatasetConfig):
@@ -68,7 +68,6 @@ class DemoDatasetConfig(DatasetConfig):
         return paths['train'], paths['images']
     def test_file(self) -> Path: return Path(self.dataset_root)/'test.json'
 
-
 # %% ../nbs/20_train.ipynb #f6ca0915
 @DatasetConfig.register_subclass('llava-cot-100k')
 @dataclass
@@ -87,7 +86,7 @@ class LlavaCot100kConfig(DatasetConfig):
                                     '`cobra-lit-prepare --download_dataset true`, or set --dataset.annotation_json)')
         return ann, root/self.image_dir
 
-
+# %% ../nbs/20_train.ipynb #946b2834
 @DatasetConfig.register_subclass('coco-captions')
 @dataclass
 class CocoCaptionsConfig(DatasetConfig):
@@ -106,7 +105,6 @@ class CocoCaptionsConfig(DatasetConfig):
             else: raise FileNotFoundError(f'COCO caption annotations not found: {ann} (set --dataset.annotations)')
         return ann, root/self.image_dir
 
-
 # %% ../nbs/20_train.ipynb #bac54def
 TRAIN_STAGES = tuple(STAGE_MODULES)  # align, finetune, full-finetune (data.STAGES are the answer's tags)
 # What the no-argument run changes in cobra-tiny's registry defaults so it learns the demo task in a few CPU minutes
@@ -118,7 +116,7 @@ def demo_model_config() -> ModelConfig:
     "cobra-tiny with `DEMO_RECIPE` (the default `--model`; `--model.type cobra-tiny` gives the registry's own values)."
     return dataclasses.replace(ModelConfig.get_choice_class('cobra-tiny')(), **DEMO_RECIPE)
 
-
+# %% ../nbs/20_train.ipynb #afac2248
 @dataclass
 class TrainConfig:
     "Everything `torchrun -m cobra_lit.train` takes; `--help` lists it."
@@ -152,7 +150,6 @@ class TrainConfig:
         if self.device not in ('auto', 'cpu', 'cuda'):
             raise ValueError(f'--device {self.device!r}: expected auto, cpu or cuda')
         return self
-
 
 # %% ../nbs/20_train.ipynb #c324d3ee
 _LIST_ARGS = ('--trackers', '--lora.target_modules')
@@ -199,7 +196,7 @@ class JsonlTracker:
         with open(self.path, 'a') as f: f.write(json.dumps(row) + '\n')
     def finish(self): pass
 
-
+# %% ../nbs/20_train.ipynb #6bb96cba
 class WandbTracker:
     "Weights & Biases run (imported lazily; `mode='offline'` works without network)."
     def __init__(self, cfg: TrainConfig, run_dir: Path, config: dict):
@@ -212,7 +209,7 @@ class WandbTracker:
     def log(self, row: dict): self.run.log({k: v for k, v in row.items() if k != 'step'}, step=row['step'])
     def finish(self): self.run.finish()
 
-
+# %% ../nbs/20_train.ipynb #e4a791e7
 def make_trackers(cfg: TrainConfig, run_dir: Path, config: dict) -> list:
     "The trackers named in `cfg.trackers` (rank 0 only)."
     out = []
@@ -227,12 +224,12 @@ def config_dict(cfg: TrainConfig) -> dict:
     "The resolved config as plain JSON types (choice blocks carry their `type`)."
     return json.loads(json.dumps(draccus.encode(cfg), default=str))
 
-
+# %% ../nbs/20_train.ipynb #1c85c44f
 def default_run_id(cfg: TrainConfig) -> str:
     lora = '+lora' if cfg.lora.enabled else ''
     return f'{cfg.dataset.dataset_id}+{cfg.model.model_id}+stage-{cfg.stage}{lora}+x{cfg.seed}'
 
-
+# %% ../nbs/20_train.ipynb #b7b2588c
 FINGERPRINT_KEYS = ('model', 'dataset', 'lora', 'optim', 'stage', 'seed', 'pretrained_checkpoint', 'pretrained_backbones')
 
 
@@ -241,7 +238,7 @@ def fingerprint(cfg: TrainConfig, world_size: int, keys: tuple = FINGERPRINT_KEY
     d = config_dict(cfg)
     return {**{k: d[k] for k in keys}, 'world_size': world_size}
 
-
+# %% ../nbs/20_train.ipynb #c3b49780
 def fingerprint_mismatch(saved: dict, now: dict) -> list[str]:
     "Dotted names of the fingerprint entries that differ, e.g. ['model.finetune_learning_rate', 'world_size']."
     out = []
@@ -356,7 +353,7 @@ class Checkpointer:
         scheduler.load_state_dict(state['scheduler'])
         set_rng_state(state['rng'][self.env.rank])
 
-
+# %% ../nbs/20_train.ipynb #c8d90258
 def barrier(env: DistEnv):
     "Wait for every rank (a no-op in one process)."
     if env.distributed: dist.barrier()
@@ -368,7 +365,7 @@ def truncate_log(path: Path, step: int):
     keep = [l for l in path.read_text().splitlines() if l.strip() and json.loads(l)['step'] <= step]
     atomic_write_text(path, ''.join(l + '\n' for l in keep))
 
-
+# %% ../nbs/20_train.ipynb #b204de0b
 def weight_sources(cfg: TrainConfig) -> tuple:
     """`(checkpoint file or None, released towers?, released LLM?)`: the released backbones unless
     `--pretrained_backbones false`, never one the pretrained checkpoint holds. Resolves files; builds nothing."""
@@ -378,7 +375,7 @@ def weight_sources(cfg: TrainConfig) -> tuple:
     released = cfg.pretrained_backbones is not False  # None: released weights where they exist
     return ckpt, released and 'vision_backbone' not in held, released and 'llm_backbone' not in held
 
-
+# %% ../nbs/20_train.ipynb #7ac84b1c
 def build_model(cfg: TrainConfig) -> nn.Module:
     "The VLM as training starts it: seeded init, the backbones of `weight_sources`, the checkpoint, frozen, LoRA."
     torch.manual_seed(cfg.seed); random.seed(cfg.seed); np.random.seed(cfg.seed)
@@ -389,7 +386,7 @@ def build_model(cfg: TrainConfig) -> nn.Module:
     if cfg.lora.enabled: apply_lora(model, cfg.lora)
     return model
 
-
+# %% ../nbs/20_train.ipynb #45ffdfb8
 def checkpoint_modules(model: nn.Module, cfg: TrainConfig, warn: bool = True) -> list[str]:
     "The modules a checkpoint holds: the stage's trained ones, plus random vision towers (no loader rebuilds them)."
     modules = list(model.trainable_module_keys(cfg.stage))
@@ -563,7 +560,7 @@ def save(self: Trainer, extra_state: Optional[dict] = None) -> Optional[Path]:
     return self.ckpt.save(self.model, self.optimizer, self.scheduler, self.step, self.epoch, self.row.get('loss'),
                           self.modules, extra_state)
 
-
+# %% ../nbs/20_train.ipynb #be4648f5
 @patch
 def should_save(self: Trainer) -> bool:
     "Save at the last step, at each epoch's end and every `save_interval` steps."
@@ -612,20 +609,20 @@ def finish(self: Trainer) -> dict:
     if self.env.is_main: atomic_write_text(self.run_dir/'summary.json', json.dumps(self.summary, indent=2))
     return self.summary
 
-
+# %% ../nbs/20_train.ipynb #d57c99cd
 @patch
 def close(self: Trainer):
     "Finish the trackers and leave the process group."
     for t in self.trackers: t.finish()
     if self.env.distributed and dist.is_initialized(): dist.destroy_process_group()
 
-
+# %% ../nbs/20_train.ipynb #ef8c670e
 def run_trainer(trainer: Trainer) -> dict:
     "Build, fit and close `trainer` (closing also on an error); returns its summary."
     try: return trainer.build().fit()
     finally: trainer.close()
 
-
+# %% ../nbs/20_train.ipynb #1130adfa
 def train(cfg: TrainConfig) -> dict:
     "Run (or resume) one training run; returns its summary."
     return run_trainer(Trainer(cfg))
@@ -642,12 +639,11 @@ def command(argv, parse: Callable, run: Callable, keys: tuple) -> int:
     if int(os.environ.get('RANK', 0)) == 0: print(json.dumps({k: summary[k] for k in keys if k in summary}))
     return 0
 
-
+# %% ../nbs/20_train.ipynb #1ade9f2b
 def main(argv: Optional[list[str]] = None) -> int:
     "Command-line entry point: parse, train, report."
     return command(argv, parse_train_config, train, ('steps', 'final_loss', 'accuracy_before', 'accuracy_after',
                                                      'chance', 'train_time_s'))
-
 
 # %% ../nbs/20_train.ipynb #96f827cc
 if __name__ == '__main__' and '__file__' in globals():  # `python -m`; a notebook kernel has no __file__
