@@ -38,6 +38,7 @@ def format_reward(prompts: list, completions: list, **columns) -> list[float]:
     return [float(parse_stages(c).ok) for c in completions]
 
 
+# %% ../nbs/20c_grpo.ipynb #bff822e6
 def _reference_answer(i: int, columns: dict) -> str:
     "The record's short answer, else that of its reference answer turn (both read by `parse_answer`)."
     ans = columns.get('answer')
@@ -53,6 +54,7 @@ def answer_reward(prompts: list, completions: list, **columns) -> list[float]:
     return [float(parse_answer(c) == _reference_answer(i, columns)) for i, c in enumerate(completions)]
 
 
+# %% ../nbs/20c_grpo.ipynb #32d4de23
 class _Docs(list):
     "Cooked references that report the corpus size as their length: CIDEr's idf reads log(len(refs))."
     def __init__(self, items, n: int): super().__init__(items); self.n = n
@@ -98,6 +100,7 @@ class CaptionReward:
 caption_reward = CaptionReward()  # `--rewards cobra_lit.grpo:caption_reward`; fitted by the trainer
 
 
+# %% ../nbs/20c_grpo.ipynb #5d8e7fb4
 def length_penalty(prompts: list, completions: list, truncated: Optional[list] = None, **columns) -> list[float]:
     "-1 for an empty completion or one cut by the length budget (reward hacking by long or empty outputs); else 0."
     truncated = truncated or [False] * len(completions)
@@ -108,6 +111,7 @@ class RewardError(ValueError):
     "A reward function failed or returned something unusable; the message names the function and the sample."
 
 
+# %% ../nbs/20c_grpo.ipynb #c357d401
 def load_reward_funcs(spec) -> list[Callable]:
     "Reward functions from `module:function` names (a comma-separated string or a list); bare names are built in."
     names = [s.strip() for s in (spec.split(',') if isinstance(spec, str) else spec) if s.strip()]
@@ -123,6 +127,7 @@ def load_reward_funcs(spec) -> list[Callable]:
     return out
 
 
+# %% ../nbs/20c_grpo.ipynb #93bb7ed4
 def _reward_name(f) -> str: return f'{f.__module__}:{f.__qualname__}'
 
 
@@ -145,6 +150,7 @@ def _call_reward(f, prompts, completions, columns) -> list[float]:
                           f'(every sample alone passes)') from e
 
 
+# %% ../nbs/20c_grpo.ipynb #b26bd9e1
 def reward_keys(funcs: list) -> list[str]:
     "Log keys `reward/<name>`, one per function and distinct: `module:function` where names clash, then `#<index>`."
     names = [f.__name__ for f in funcs]
@@ -152,6 +158,7 @@ def reward_keys(funcs: list) -> list[str]:
     return [f'reward/{n}' + (f'#{j}' if names.count(n) > 1 else '') for j, n in enumerate(names)]
 
 
+# %% ../nbs/20c_grpo.ipynb #ac77797b
 def compute_rewards(funcs: list, weights: list, prompts: list, completions: list, columns: dict) -> tuple:
     """The weighted reward `(N,)` and each function's rewards `(N, F)`. A function may return None for a completion
     it does not apply to (TRL's rule): NaN in `(N, F)`, left out of that completion's weighted sum. A failure or a
@@ -231,6 +238,7 @@ def sample_tokens(logits: torch.Tensor, u: torch.Tensor, temperature: float = 1.
     return torch.searchsorted(cdf, x)[:, 0].clamp(max=logits.shape[-1] - 1)
 
 
+# %% ../nbs/20c_grpo.ipynb #0172fe60
 def sample_uniforms(seed: int, step: int, rows: Sequence[int], n: int) -> torch.Tensor:
     "Uniforms (len(rows), n) for global sample rows `rows` of optimizer step `step`: one seeded stream per sample."
     return torch.stack([torch.rand(n, generator=torch.Generator().manual_seed(hash((seed, step, r)) % 2**63))
@@ -254,6 +262,7 @@ class Rollout:
     def lengths(self) -> torch.Tensor: return self.mask.sum(1)
 
 
+# %% ../nbs/20c_grpo.ipynb #94a1455f
 @torch.no_grad()
 def rollout(model, tokenizer, images: list, prompts: list, group_size: int, uniforms: torch.Tensor,
             max_new_tokens: int = 128, temperature: float = 1.0, top_p: float = 1.0, eos_token_id: int = EOS_ID,
@@ -301,6 +310,7 @@ def completion_inputs(ro: Rollout, rows: Sequence[int], width: Optional[int] = N
     return ids, labels, starts
 
 
+# %% ../nbs/20c_grpo.ipynb #6346b20d
 def completion_logps(model, ro: Rollout, rows: Sequence[int], pixel_values=None, temperature: float = 1.0,
                      autocast_dtype=None, width: Optional[int] = None) -> torch.Tensor:
     "Log-probs (n, T) of rollout rows' completion tokens under the model's forward pass (0 on padding)."
@@ -379,6 +389,7 @@ class GRPOConfig(TrainConfig):
         return self
 
 
+# %% ../nbs/20c_grpo.ipynb #474c7851
 def parse_grpo_config(argv: Optional[list[str]] = None) -> GRPOConfig:
     "Parse command-line arguments (default `sys.argv[1:]`) into a `GRPOConfig`."
     return parse_train_config(argv, GRPOConfig, list_args=('--rewards', '--reward_weights'))
@@ -458,6 +469,7 @@ def shard(self: GRPOTrainer):
     return self
 
 
+# %% ../nbs/20c_grpo.ipynb #eba51e84
 @patch
 def prompt_batch(self: GRPOTrainer, step: int) -> tuple[list[dict], list[int]]:
     """This rank's prompts for `step` and their positions in the global batch: a seeded permutation per epoch, so a
@@ -684,6 +696,7 @@ def evaluate(self: GRPOTrainer, when: str = 'after'):
     return ev
 
 
+# %% ../nbs/20c_grpo.ipynb #d45e61e5
 @patch
 def finish(self: GRPOTrainer) -> dict:
     "Write summary.json with accuracy before / after, per question kind, with paired bootstrap 95% CIs."
@@ -710,6 +723,7 @@ def grpo(cfg: GRPOConfig) -> dict:
     return run_trainer(GRPOTrainer(cfg))
 
 
+# %% ../nbs/20c_grpo.ipynb #0a7b0fb4
 def main(argv: Optional[list[str]] = None) -> int:
     "Command-line entry point: parse, run GRPO, report (a failing reward function is a clear error, exit 2)."
     return command(argv, parse_grpo_config, grpo, ('steps', 'accuracy_before', 'accuracy_after', 'chance',
