@@ -348,14 +348,17 @@ def decode_tokens(model:CobraVLM,
                   entropies:bool=False,               # record each step's entropy (an exp over the vocabulary)
                   finished:Optional[Callable]=None,   # finished(token_ids (B,), t) -> (B,) bool: rows that end here too
                   cuda_graph:Optional[bool]=None,     # default: on for CUDA
+                  keep_states:bool=True,              # each row's state after its last token (False: `states` None)
                  ) -> Decoded:
-    "Decode every row of `state` until EOS, `finished` or `max_new_tokens`; rows that have ended are fed PAD."
+    """Decode every row of `state` until EOS, `finished` or `max_new_tokens`; rows that have ended are fed PAD. Without
+    `keep_states` no end state is copied and the decode stops before feeding the last token (GRPO's rollouts)."""
     step, conv, ssm = decode_stepper(model, state, cuda_graph)
     B, dev = state.batch_size, state.logits.device
     ids = torch.full((B, max_new_tokens), PAD_ID, dtype=torch.long, device=dev)
     mask = torch.zeros(B, max_new_tokens, dtype=torch.long, device=dev)
     lps, ent = [torch.zeros(B, max_new_tokens, device=dev) if on else None for on in (logps, entropies)]
-    final, logits, done, n = state.clone(), state.logits.clone(), torch.zeros(B, dtype=torch.bool, device=dev), 0
+    final = state.clone() if keep_states else None
+    logits, done, n = state.logits.clone(), torch.zeros(B, dtype=torch.bool, device=dev), 0
     for t in range(max_new_tokens):
         live, n = ~done, t + 1
         if logps or entropies:  # over the whole vocabulary, as the training forward computes them
@@ -365,13 +368,15 @@ def decode_tokens(model:CobraVLM,
         ids[:, t], mask[:, t] = tok, live.long()
         if entropies: ent[:, t] = torch.where(live, -(lp.exp() * lp).sum(-1), 0.)
         if logps: lps[:, t] = torch.where(live, lp.gather(-1, tok[:, None])[:, 0], 0.)
-        logits = step(tok).clone()
         ended = live & (tok == eos_token_id) if eos_token_id is not None else torch.zeros_like(live)
         if finished is not None: ended |= live & finished(tok, t)
         if t == max_new_tokens - 1: ended = live
-        if bool(ended.any()):  # keep each ending row's state right after its last token
-            ix = ended.nonzero()[:, 0]
-            final.put_(ix, DecodeState(conv[:, ix], ssm[:, ix], logits[ix], final.n_tokens[ix] + n))
+        if not keep_states and bool((done | ended).all()): break  # no row needs this token fed
+        logits = step(tok).clone()
+        if bool(ended.any()):
+            if keep_states:  # each ending row's state right after its last token
+                ix = ended.nonzero()[:, 0]
+                final.put_(ix, DecodeState(conv[:, ix], ssm[:, ix], logits[ix], final.n_tokens[ix] + n))
             done = done | ended
             if bool(done.all()): break
     return Decoded(ids[:, :n], mask[:, :n], final, lps[:, :n] if logps else None, ent[:, :n] if entropies else None)

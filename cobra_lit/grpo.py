@@ -282,7 +282,8 @@ def rollout(model, tokenizer, images: list, prompts: list, group_size: int, unif
     dev, u = st.logits.device, uniforms.to(st.logits.device)
     t1 = time.perf_counter()
     d = decode_tokens(model, st, max_new_tokens, lambda logits, t: sample_tokens(logits, u[:, t], temperature, top_p),
-                      eos_token_id, len(tokenizer), temperature, logps=True, entropies=entropies, cuda_graph=cuda_graph)
+                      eos_token_id, len(tokenizer), temperature, logps=True, entropies=entropies, cuda_graph=cuda_graph,
+                      keep_states=False)
     if dev.type == 'cuda': torch.cuda.synchronize()
     t2 = time.perf_counter()
     bodies = [r[:n] for r, n in zip(d.token_ids.tolist(), d.mask.sum(1).tolist())]
