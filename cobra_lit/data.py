@@ -17,12 +17,13 @@ import cobra_lit
 
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'EOS_ID', 'PAD_ID', 'STAGES', 'HUB_TOKENIZER', 'ASSETS_DIR', 'DATA_ENV', 'DEMO_COLOURS', 'DEMO_SHAPES',
-           'DEMO_KINDS', 'DEMO_SIZE', 'DEMO_BG', 'shared_data_dir', 'StageParse', 'parse_stages', 'parse_answer',
-           'clean_caption', 'stage_caption', 'load_tokenizer', 'format_prompt', 'role_problem', 'conversation_problems',
-           'conversation_turns', 'tokenize_conversation', 'DataError', 'load_llava_cot', 'UnsafePathError',
-           'check_relative', 'ImageResolver', 'link_images', 'resize_naive', 'to_tensor', 'open_image', 'sample_id',
-           'record_problems', 'check_records', 'LlavaCotDataset', 'PaddedCollator', 'LengthGroupedSampler',
-           'demo_scene', 'demo_captions', 'DemoPaths', 'make_demo_dataset']
+           'DEMO_KINDS', 'DEMO_SIZE', 'DEMO_BG', 'YES_NO_KINDS', 'RL_SPLITS', 'CAPTION_PROMPT', 'shared_data_dir',
+           'StageParse', 'parse_stages', 'parse_answer', 'clean_caption', 'stage_caption', 'load_tokenizer',
+           'format_prompt', 'role_problem', 'conversation_problems', 'conversation_turns', 'tokenize_conversation',
+           'DataError', 'load_llava_cot', 'UnsafePathError', 'check_relative', 'ImageResolver', 'link_images',
+           'resize_naive', 'to_tensor', 'open_image', 'sample_id', 'record_problems', 'check_records',
+           'LlavaCotDataset', 'PaddedCollator', 'LengthGroupedSampler', 'demo_scene', 'demo_captions', 'DemoPaths',
+           'make_demo_dataset']
 
 # %% ../nbs/00_data.ipynb #88c41c4a
 IGNORE_INDEX = -100  # label of tokens the loss skips (human turns, padding, image patches)
@@ -435,32 +436,58 @@ def _words(objs, sizes=False) -> str:
 def _cap(s: str) -> str: return s[0].upper() + s[1:]
 
 
-def demo_scene(rng: random.Random, kind: str) -> dict:
-    "Draw one scene for a question `kind`: objects, question, four-stage answer and short answer."
+def _base_scene(rng: random.Random, kind: str) -> tuple:
+    "Objects, short answer and reasoning of a scene for one of `DEMO_KINDS`."
     if kind == 'color':
         big = _obj(rng, size=rng.randint(22, 28), x=rng.randint(24, 40), y=rng.randint(24, 40))
         others = [c for c in DEMO_COLOURS if c != big['colour']]
         # small shapes go in the corners, away from the large one
         corners = rng.sample([(5, 5), (59, 5), (5, 59), (59, 59)], rng.randint(0, 2))
         objs = [big] + [_obj(rng, colour=rng.choice(others), size=8, x=cx, y=cy) for cx, cy in corners]
-        answer, reason = big['colour'], f"The large shape is the {big['shape']}, and it is {big['colour']}."
-    elif kind == 'count':
+        return objs, big['colour'], f"The large shape is the {big['shape']}, and it is {big['colour']}."
+    if kind == 'count':
         n = rng.randint(1, 3); cells = rng.sample([(x, y) for x in (12, 32, 52) for y in (16, 48)], n)
         objs = [_obj(rng, size=rng.randint(12, 16), x=cx + rng.randint(-2, 2), y=cy + rng.randint(-3, 3))
                 for cx, cy in cells]
-        answer = str(n); reason = f"I see {_words(objs)}, so there {'is 1 shape' if n == 1 else f'are {n} shapes'}."
-    elif kind == 'position':
+        return objs, str(n), f"I see {_words(objs)}, so there {'is 1 shape' if n == 1 else f'are {n} shapes'}."
+    if kind == 'position':
         side = rng.choice(['left', 'right']); x = rng.randint(10, 22) if side == 'left' else rng.randint(42, 54)
         objs = [_obj(rng, size=rng.randint(14, 20), x=x)]
-        answer, reason = side, f"The {objs[0]['shape']} is in the {side} half, so it is on the {side}."
-    else:
-        objs = [_obj(rng, size=rng.randint(22, 32), x=rng.randint(24, 40), y=rng.randint(24, 40))]
-        answer, reason = objs[0]['shape'], f"The shape {_CORNERS[objs[0]['shape']]}, so it is a {objs[0]['shape']}."
-    where = f" on the {'left' if objs[0]['x'] < 32 else 'right'}" if kind == 'position' else ''
-    text = (f"<SUMMARY> I will {_GOALS[kind]}. </SUMMARY>\n\n"
-            f"<CAPTION> {_cap(_words(objs, kind == 'color'))}{where}. </CAPTION>\n\n"
+        return objs, side, f"The {objs[0]['shape']} is in the {side} half, so it is on the {side}."
+    objs = [_obj(rng, size=rng.randint(22, 32), x=rng.randint(24, 40), y=rng.randint(24, 40))]
+    return objs, objs[0]['shape'], f"The shape {_CORNERS[objs[0]['shape']]}, so it is a {objs[0]['shape']}."
+
+
+# yes/no questions about one attribute: (the kind whose scene and reasoning they reuse, question, goal, how the
+# asked value is named). `color-yn` composes two skills the others teach (the colour, and a yes/no check of a named
+# value): the RL demo keeps it out of supervised training.
+YES_NO_KINDS = {'shape-yn': ('shape', 'Is the shape a {q}?', 'check whether the shape is a {q}', 'a {q}'),
+                'position-yn': ('position', 'Is the shape on the {q}?', 'check whether the shape is on the {q}',
+                                'on the {q}'),
+                'color-yn': ('color', 'Is the large shape {q}?', 'check whether the large shape is {q}', '{q}')}
+_VALUES = {'color': tuple(DEMO_COLOURS), 'shape': DEMO_SHAPES, 'position': ('left', 'right')}
+
+
+def demo_scene(rng: random.Random, kind: str, yes: bool | None = None) -> dict:
+    """Draw one scene for a question `kind` (`DEMO_KINDS` or `YES_NO_KINDS`): objects, question, four-stage answer
+    and short answer. A yes/no question asks about the true value or another one (`yes`, else a fair coin)."""
+    if kind in YES_NO_KINDS:
+        base, question, goal, name = YES_NO_KINDS[kind]
+        objs, value, reason = _base_scene(rng, base)
+        yes = rng.random() < 0.5 if yes is None else yes
+        q = value if yes else rng.choice([v for v in _VALUES[base] if v != value])
+        asked = name.format(q=q)
+        answer, reason = ('yes' if yes else 'no'), f"{reason} So it is {'' if yes else 'not '}{asked}."
+        question, goal, caption_kind = question.format(q=q), goal.format(q=q), base
+    elif kind in DEMO_KINDS:
+        objs, answer, reason = _base_scene(rng, kind)
+        question, goal, caption_kind = rng.choice(_QUESTIONS[kind]), _GOALS[kind], kind
+    else: raise ValueError(f'unknown demo question kind {kind!r}: expected one of {DEMO_KINDS + tuple(YES_NO_KINDS)}')
+    where = f" on the {'left' if objs[0]['x'] < 32 else 'right'}" if caption_kind == 'position' else ''
+    text = (f"<SUMMARY> I will {goal}. </SUMMARY>\n\n"
+            f"<CAPTION> {_cap(_words(objs, caption_kind == 'color'))}{where}. </CAPTION>\n\n"
             f"<REASONING> {reason} </REASONING>\n\n<CONCLUSION> The answer is {answer}. </CONCLUSION>")
-    return {'objs': objs, 'question': rng.choice(_QUESTIONS[kind]), 'text': text, 'answer': answer, 'kind': kind}
+    return {'objs': objs, 'question': question, 'text': text, 'answer': answer, 'kind': kind}
 
 # %% ../nbs/00_data.ipynb #8d3590ac
 def demo_captions(rng: random.Random, objs) -> list[str]:
@@ -483,28 +510,102 @@ class DemoPaths:
     test: Path  # held-out records, each with `answer`, `kind`, `image_id`
     captions: Path  # COCO caption annotations of the held-out images
     image_root: Path  # the root the records' `image` paths are relative to
+    captions_train: Path | None = None  # RL splits: COCO caption annotations of the training caption images
+    composed_train: Path | None = None  # RL splits: `color-yn` questions on training images (RL prompts, no SFT)
+    composed_test: Path | None = None  # RL splits: `color-yn` questions on held-out images, half of them yes
+    taught_test: Path | None = None  # RL splits: the taught yes/no kinds on held-out images (the composition's parts)
 
 
-def make_demo_dataset(root, n_train: int = 2000, n_test: int = 200, seed: int = 0) -> DemoPaths:
-    "Write the drawn demo dataset under `root` (deterministic for `seed`)."
+# The RL demo's splits (`make_demo_dataset(rl_splits=True)`): taught yes/no questions and captions join the supervised
+# data; the composed `color-yn` type is written only as RL prompts on training images and as a held-out set.
+RL_SPLITS = dict(yes_no=300, captions=400, composed_train=1000, composed_test=400, taught_test=200)
+CAPTION_PROMPT = 'Describe the image in one sentence.'
+
+
+def _record(rel: str, split: str, name: str, question: str, text: str, **extra) -> dict:
+    return {'id': f'demo-{split}-{name}', 'image': rel,
+            'conversations': [{'from': 'human', 'value': question}, {'from': 'gpt', 'value': text}], **extra}
+
+
+def _caption_text(objs, caption: str) -> str:
+    "A four-stage answer to the caption prompt: the CAPTION stage (what caption rewards read) is a reference."
+    return (f"<SUMMARY> I will describe the image. </SUMMARY>\n\n<CAPTION> {caption} </CAPTION>\n\n"
+            f"<REASONING> The image shows {_words(objs)}. </REASONING>\n\n<CONCLUSION> {caption} </CONCLUSION>")
+
+
+def _coco(images: list, refs: list, description: str) -> dict:
+    return {'info': {'description': description}, 'images': images,
+            'annotations': [{'image_id': im['id'], 'id': k, 'caption': c} for k, (im, c) in
+                            enumerate(((im, c) for im, rs in zip(images, refs) for c in rs), 1)]}
+
+
+def _rl_splits(paths: DemoPaths, seed: int, composed_sft: int = 0) -> list:
+    """Write the RL demo's splits beside the demo; return the supervised records they add: taught yes/no, captions,
+    and `composed_sft` composed `color-yn` records (on images of their own, from a stream of their own)."""
+    root, rng = paths.image_root, random.Random(seed + 2 * 10**6)
+    sft, n = [], RL_SPLITS
+    for kind in ('shape-yn', 'position-yn'):
+        for i in range(n['yes_no']):
+            sc, rel = demo_scene(rng, kind, yes=i % 2 == 0), f'shapes/train/{kind}-{i:05d}.png'
+            _draw(sc['objs']).save(root/rel)
+            sft.append(_record(rel, 'train', f'{kind}-{i:05d}', sc['question'], sc['text'], answer=sc['answer'], kind=kind))
+    images, refs = [], []
+    for i in range(n['captions']):
+        sc, rel = demo_scene(rng, DEMO_KINDS[i % len(DEMO_KINDS)]), f'shapes/train/caption-{i:05d}.png'
+        _draw(sc['objs']).save(root/rel)
+        caps = demo_captions(rng, sc['objs']); images.append({'id': i + 1, 'file_name': rel}); refs.append(caps)
+        sft.append(_record(rel, 'train', f'caption-{i:05d}', CAPTION_PROMPT, _caption_text(sc['objs'], rng.choice(caps)),
+                           kind='caption'))
+    paths.captions_train = paths.root/'captions_train.json'
+    paths.captions_train.write_text(json.dumps(_coco(images, refs, f'cobra_lit demo training captions, seed {seed}'),
+                                               indent=1))
+    for split, count, out in [('train', n['composed_train'], 'composed_train'), ('test', n['composed_test'], 'composed_test')]:
+        recs = []
+        for i in range(count):
+            sc, rel = demo_scene(rng, 'color-yn', yes=i % 2 == 0), f'shapes/{split}/color-yn-{i:05d}.png'
+            _draw(sc['objs']).save(root/rel)
+            recs.append(_record(rel, split, f'color-yn-{i:05d}', sc['question'], sc['text'], answer=sc['answer'],
+                                kind='color-yn'))
+        setattr(paths, out, paths.root/f'{out}.json'); getattr(paths, out).write_text(json.dumps(recs, indent=1))
+    rng, recs = random.Random(seed + 4 * 10**6), []
+    for kind in ('shape-yn', 'position-yn'):  # the parts: are the taught yes/no kinds learned on held-out images?
+        for i in range(n['taught_test']):
+            sc, rel = demo_scene(rng, kind, yes=i % 2 == 0), f'shapes/test/{kind}-{i:05d}.png'
+            _draw(sc['objs']).save(root/rel)
+            recs.append(_record(rel, 'test', f'{kind}-{i:05d}', sc['question'], sc['text'], answer=sc['answer'], kind=kind))
+    paths.taught_test = paths.root/'taught_test.json'; paths.taught_test.write_text(json.dumps(recs, indent=1))
+    rng = random.Random(seed + 3 * 10**6)
+    for i in range(composed_sft):
+        sc, rel = demo_scene(rng, 'color-yn', yes=i % 2 == 0), f'shapes/train/color-yn-sft-{i:05d}.png'
+        _draw(sc['objs']).save(root/rel)
+        sft.append(_record(rel, 'train', f'color-yn-sft-{i:05d}', sc['question'], sc['text'], answer=sc['answer'],
+                           kind='color-yn'))
+    return sft
+
+
+def make_demo_dataset(root, n_train: int = 2000, n_test: int = 200, seed: int = 0, rl_splits: bool = False,
+                      composed_sft: int = 0) -> DemoPaths:
+    """Write the drawn demo dataset under `root` (deterministic for `seed`). `rl_splits` adds the RL demo's splits
+    (`RL_SPLITS`): the same `n_train` records and held-out files, plus taught yes/no and caption records in the
+    training file, `captions_train.json`, and the composed `color-yn` prompts and held-out set; `composed_sft` puts
+    that many `color-yn` records in the training file too (the other files do not change with it)."""
     root = Path(root)
     paths = DemoPaths(root, root/'llava_cot_100k.json', root/'test.json', root/'captions_test.json', root/'images')
     coco = {'info': {'description': f'cobra_lit demo shapes, seed {seed}'}, 'images': [], 'annotations': []}
+    for split in ('train', 'test'): (paths.image_root/'shapes'/split).mkdir(parents=True, exist_ok=True)
     for split, n, rng in [('train', n_train, random.Random(seed)), ('test', n_test, random.Random(seed + 10**6))]:
-        (paths.image_root/'shapes'/split).mkdir(parents=True, exist_ok=True)
         recs = []
         for i in range(n):
             sc, rel = demo_scene(rng, DEMO_KINDS[i % len(DEMO_KINDS)]), f'shapes/{split}/{i:05d}.png'
             _draw(sc['objs']).save(paths.image_root/rel)
-            rec = {'id': f'demo-{split}-{i:05d}', 'image': rel,
-                   'conversations': [{'from': 'human', 'value': sc['question']}, {'from': 'gpt', 'value': sc['text']}],
-                   'answer': sc['answer'], 'kind': sc['kind']}
+            rec = _record(rel, split, f'{i:05d}', sc['question'], sc['text'], answer=sc['answer'], kind=sc['kind'])
             if split == 'test':
                 rec['image_id'] = i + 1
                 coco['images'].append({'id': i + 1, 'file_name': rel})
                 coco['annotations'] += [{'image_id': i + 1, 'id': len(coco['annotations']) + k + 1, 'caption': c}
                                         for k, c in enumerate(demo_captions(rng, sc['objs']))]
             recs.append(rec)
+        if split == 'train' and rl_splits: recs += _rl_splits(paths, seed, composed_sft)
         (paths.train if split == 'train' else paths.test).write_text(json.dumps(recs, indent=1))
     paths.captions.write_text(json.dumps(coco, indent=1))
     return paths

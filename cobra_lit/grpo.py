@@ -18,7 +18,7 @@ from torch.distributed.fsdp import FSDPModule
 from .data import (EOS_ID, IGNORE_INDEX, PAD_ID, check_records, check_relative, format_prompt, load_llava_cot,
     load_tokenizer, open_image, parse_answer, parse_stages, stage_caption)
 from .model import ModelConfig  # the type of GRPOConfig.model (the docs render it)
-from .generate import (clear_decode_graphs, decode_tokens, index_pixel_values,
+from .generate import (clear_decode_graphs, decode_tokens, generate, index_pixel_values,
     pixel_values_for, prefill, sampling_probs)
 from .strategy import (LoraConfig, OptimConfig, all_reduce, apply_fsdp, atomic_write_text, kill_point, stage_preset,
     clip_and_step, peak_memory_mb)
@@ -26,9 +26,9 @@ from .train import (FINGERPRINT_KEYS, CocoCaptionsConfig, DatasetConfig, DemoDat
     Trainer, build_model, command, log, parse_train_config, run_trainer)
 
 # %% auto #0
-__all__ = ['caption_reward', 'LOSS_TYPES', 'DEFAULT_REWARDS', 'DEFAULT_WEIGHTS', 'GRPO_KEYS', 'format_reward', 'answer_reward',
-           'CaptionReward', 'length_penalty', 'RewardError', 'load_reward_funcs', 'reward_keys', 'compute_rewards',
-           'group_advantages', 'grpo_loss', 'sample_tokens', 'sample_uniforms', 'Rollout', 'rollout',
+__all__ = ['caption_reward', 'LOSS_TYPES', 'DEFAULT_REWARDS', 'DEFAULT_WEIGHTS', 'BASELINES', 'GRPO_KEYS', 'format_reward',
+           'answer_reward', 'CaptionReward', 'length_penalty', 'RewardError', 'load_reward_funcs', 'reward_keys',
+           'compute_rewards', 'group_advantages', 'grpo_loss', 'sample_tokens', 'sample_uniforms', 'Rollout', 'rollout',
            'completion_inputs', 'completion_logps', 'prompt_records', 'GRPOConfig', 'parse_grpo_config', 'unsharded',
            'GRPOTrainer', 'ScoredRollout', 'high_entropy_mask', 'update_chunks', 'StepStats', 'grpo', 'main']
 
@@ -344,6 +344,7 @@ def prompt_records(dataset: DatasetConfig) -> tuple[list[dict], Path]:
 # %% ../nbs/20c_grpo.ipynb #3bdda825
 DEFAULT_REWARDS = ('cobra_lit.grpo:format_reward', 'cobra_lit.grpo:answer_reward', 'cobra_lit.grpo:length_penalty')
 DEFAULT_WEIGHTS = (0.5, 1.0, 1.0)
+BASELINES = ('group', 'greedy')
 
 
 @dataclass
@@ -365,6 +366,7 @@ class GRPOConfig(TrainConfig):
     beta: float = 0.0  # KL weight to the starting model (0: no reference model is loaded)
     loss_type: str = 'grpo'  # grpo | dr_grpo | dapo (token normalisation)
     scale_rewards: bool = True  # divide advantages by the group's std (false: Dr. GRPO)
+    baseline: str = 'group'  # group: the group's mean reward (GRPO) | greedy: the prompt's greedy completion's (SCST)
     mask_truncated_completions: bool = False  # completions cut by max_completion_length carry no loss
     top_entropy_quantile: float = 1.0  # rho: only the top-rho tokens by entropy carry the policy loss (1: all)
     rewards: tuple[str, ...] = DEFAULT_REWARDS  # module:function, TRL's signature
@@ -378,6 +380,8 @@ class GRPOConfig(TrainConfig):
         if self.pretrained_checkpoint is None:
             raise ValueError('--pretrained_checkpoint is required: the supervised run (runs/<run_id>) '
                              'or a Cobra checkpoint')
+        if self.baseline not in BASELINES:
+            raise ValueError(f'--baseline {self.baseline!r}: expected one of {BASELINES}')
         if self.loss_type not in LOSS_TYPES:
             raise ValueError(f'--loss_type {self.loss_type!r}: expected one of {LOSS_TYPES}')
         if self.reward_weights is None:  # as TRL: every function weighs 1, unless these are the built-in defaults
@@ -399,7 +403,7 @@ def parse_grpo_config(argv: Optional[list[str]] = None) -> GRPOConfig:
 # what a resumed GRPO run must share with the run it continues, besides the trainer's keys
 GRPO_KEYS = ('num_generations', 'prompts_per_step', 'max_steps', 'max_completion_length', 'temperature', 'top_p',
              'epsilon', 'num_iterations', 'beta',
-             'loss_type', 'scale_rewards', 'mask_truncated_completions', 'rewards', 'reward_weights',
+             'loss_type', 'scale_rewards', 'baseline', 'mask_truncated_completions', 'rewards', 'reward_weights',
              'freeze_embeddings', 'top_entropy_quantile')
 
 # %% ../nbs/20c_grpo.ipynb #84108ddf
@@ -490,6 +494,7 @@ class ScoredRollout:
     rewards: torch.Tensor           # (N,) float64: each completion's weighted reward
     per_function: torch.Tensor      # (N, F) float64: each reward function's (NaN: not applicable)
     correct: Optional[list] = None  # (N,) `answer_reward` of each completion when the records have an `answer`
+    baseline: Optional[torch.Tensor] = None  # (P,) float64: the greedy completion's weighted reward (--baseline greedy)
 
 # %% ../nbs/20c_grpo.ipynb #8b0b153a
 @patch
@@ -499,16 +504,25 @@ def generate_rollout(self: GRPOTrainer, recs: list[dict], pos: list[int]) -> Sco
     images = [open_image(self.image_root/check_relative(r['image']), r.get('id')) for r in recs]
     u = sample_uniforms(cfg.seed, self.step, [p * G + g for p in pos for g in range(G)], cfg.max_completion_length)
     self.model.eval()
+    texts = [format_prompt(r['prompt']) for r in recs]
     with unsharded(self.model, self.hp.train_strategy != 'fsdp-shard-grad-op'), self.autocast_ctx():
-        ro = rollout(self.model, self.tokenizer, images, [format_prompt(r['prompt']) for r in recs], G, u,
+        ro = rollout(self.model, self.tokenizer, images, texts, G, u,
                      cfg.max_completion_length, cfg.temperature, cfg.top_p, entropies=cfg.top_entropy_quantile < 1)
+        greedy = generate(self.model, images, texts, cfg.max_completion_length, tokenizer=self.tokenizer) \
+            if cfg.baseline == 'greedy' else None
     cols = {k: [r.get(k) for r in recs for _ in range(G)] for k in set().union(*recs) - {'prompt'}}
     prompts = [r['prompt'] for r in recs for _ in range(G)]
     ids = [r[:n] for r, n in zip(ro.completion_ids.tolist(), ro.lengths.tolist())]  # TRL's completion_ids (EOS kept)
     total, per = compute_rewards(self.reward_funcs, list(cfg.reward_weights), prompts, ro.texts,
                                  {**cols, 'truncated': ro.truncated.tolist(), 'completion_ids': ids})
     acc = answer_reward(prompts, ro.texts, **cols) if 'answer' in cols else None
-    return ScoredRollout(ro, images, total, per, acc)
+    base = None
+    if greedy is not None:  # Rennie et al.'s self-critical baseline: the reward of the prompt's greedy completion
+        one = {k: v[::G] for k, v in cols.items()}
+        base, _ = compute_rewards(self.reward_funcs, list(cfg.reward_weights), prompts[::G], greedy.texts,
+                                  {**one, 'truncated': [f == 'length' for f in greedy.finish_reasons],
+                                   'completion_ids': [list(t) for t in greedy.token_ids]})
+    return ScoredRollout(ro, images, total, per, acc, base)
 
 
 @patch
@@ -647,6 +661,7 @@ def train_step(self: GRPOTrainer, batch: tuple) -> dict:
     sr = self.generate_rollout(*batch)
     t1 = time.perf_counter()
     adv, std = group_advantages(sr.rewards.float(), G, cfg.scale_rewards)
+    if sr.baseline is not None: adv = (sr.rewards - sr.baseline.repeat_interleave(G)).float()  # SCST: unscaled
     upd = self.policy_update(sr.rollout, sr.images, adv)
     t2 = time.perf_counter()
     self.step += 1
@@ -656,6 +671,8 @@ def train_step(self: GRPOTrainer, batch: tuple) -> dict:
            'reward_std': float(((s.reward_sq_sum / N - mean ** 2).clamp(min=0)) ** 0.5),
            **{k: float(v / c) for k, v, c in zip(self.reward_keys, s.function_sum, s.function_count) if c > 0},
            'accuracy': float(s.correct / N) if sr.correct is not None else None,
+           'reward_greedy': float(all_reduce(sr.baseline.sum().reshape(1), env)[0]) / cfg.prompts_per_step
+           if sr.baseline is not None else None,
            'frac_zero_std_groups': float(s.zero_std_groups / s.groups),
            'completion_len_mean': float(s.length_sum / N), 'completion_len_max': float(s.length_max),
            'entropy_mean': float(s.entropy_sum / s.length_sum) if sr.rollout.entropies is not None else None,

@@ -30,7 +30,7 @@ from .strategy import (DistEnv, LoraConfig, NonFiniteLossError, apply_fsdp, appl
 __all__ = ['TRAIN_STAGES', 'DEMO_RECIPE', 'log', 'FINGERPRINT_KEYS', 'DatasetConfig', 'DemoDatasetConfig', 'LlavaCot100kConfig',
            'CocoCaptionsConfig', 'demo_model_config', 'TrainConfig', 'parse_train_config', 'JsonlTracker',
            'WandbTracker', 'make_trackers', 'config_dict', 'default_run_id', 'fingerprint', 'fingerprint_mismatch',
-           'demo_accuracy', 'Checkpointer', 'barrier', 'truncate_log', 'weight_sources', 'build_model',
+           'greedy_texts', 'demo_accuracy', 'Checkpointer', 'barrier', 'truncate_log', 'weight_sources', 'build_model',
            'checkpoint_modules', 'load_dataset', 'Trainer', 'run_trainer', 'train', 'command', 'main']
 
 # %% ../nbs/20_train.ipynb #1281577a
@@ -55,18 +55,26 @@ class DemoDatasetConfig(DatasetConfig):
     n_train: int = 2000  # training records
     n_test: int = 200  # held-out records (with `answer`), used for the accuracy in summary.json
     seed: int = 0  # seed of the drawing
+    rl_splits: bool = False  # also the RL demo's splits (taught yes/no, captions; composed colour yes/no held out)
+    composed_sft: int = 0  # RL splits: composed colour yes/no records in the training file (a few: the model's edge)
+    annotation: Path = Path('llava_cot_100k.json')  # the records to train on, relative to dataset_root
+    test_json: Path = Path('test.json')  # the held-out records the accuracy reads, relative to dataset_root
     group_by_length: bool = False  # answer length gives away the question kind: length-sorted batches hold one kind
     def prepare(self):
         root = Path(self.dataset_root)
-        paths = dict(train=root/'llava_cot_100k.json', test=root/'test.json', images=root/'images')
         stamp = root/'demo-params.json'
         want = dict(n_train=self.n_train, n_test=self.n_test, seed=self.seed)
-        if not (stamp.is_file() and json.loads(stamp.read_text()) == want and paths['train'].is_file()):
-            p = make_demo_dataset(root, n_train=self.n_train, n_test=self.n_test, seed=self.seed)
-            paths = dict(train=p.train, test=p.test, images=p.image_root)
+        if self.rl_splits: want.update(rl_splits=True, composed_sft=self.composed_sft)
+        if not (stamp.is_file() and json.loads(stamp.read_text()) == want and (root/'llava_cot_100k.json').is_file()):
+            make_demo_dataset(root, n_train=self.n_train, n_test=self.n_test, seed=self.seed, rl_splits=self.rl_splits,
+                              composed_sft=self.composed_sft)
             stamp.write_text(json.dumps(want))
-        return paths['train'], paths['images']
-    def test_file(self) -> Path: return Path(self.dataset_root)/'test.json'
+        for f in (self.annotation, self.test_json):
+            if not (root/f).is_file():
+                raise FileNotFoundError(f'{root/f} does not exist: the demo writes llava_cot_100k.json and test.json'
+                                        + ('' if self.rl_splits else ', and the RL splits with --dataset.rl_splits true'))
+        return root/self.annotation, root/'images'
+    def test_file(self) -> Path: return Path(self.dataset_root)/self.test_json
 
 # %% ../nbs/20_train.ipynb #f6ca0915
 @DatasetConfig.register_subclass('llava-cot-100k')
@@ -250,24 +258,30 @@ def fingerprint_mismatch(saved: dict, now: dict) -> list[str]:
     return out
 
 # %% ../nbs/20_train.ipynb #a82beecb
-def demo_accuracy(model: nn.Module, dataset_cfg: DemoDatasetConfig, max_new_tokens: int = 120, limit: int = 100,
-                  batch_size: int = 16) -> dict:
-    "Greedy-decode the demo's held-out questions; accuracy of the parsed short answers."
-    from cobra_lit.data import format_prompt, open_image, parse_answer
+def greedy_texts(model: nn.Module, image_root, recs: list, max_new_tokens: int = 120, batch_size: int = 16,
+                 stop=('</CONCLUSION>',)) -> list[str]:
+    "Greedy answers of LLaVA-CoT records (image + first human turn), in batches; the model's train/eval mode is kept."
+    from cobra_lit.data import format_prompt, open_image
     from cobra_lit.generate import generate
-    every = json.loads(dataset_cfg.test_file().read_text()); recs = every[:limit]
-    image_root = Path(dataset_cfg.dataset_root)/'images'
     was_training = model.training; model.eval()
     texts = []
     with torch.no_grad():
         for i in range(0, len(recs), batch_size):
             chunk = recs[i:i + batch_size]
-            out = generate(model, [open_image(image_root/r['image'], r['id']) for r in chunk],
+            out = generate(model, [open_image(Path(image_root)/r['image'], r['id']) for r in chunk],
                            [format_prompt(r['conversations'][0]['value']) for r in chunk],
-                           max_new_tokens=max_new_tokens,
-                           stop=['</CONCLUSION>'])
+                           max_new_tokens=max_new_tokens, stop=list(stop))
             texts += list(out.texts)
     model.train(was_training)
+    return texts
+
+
+def demo_accuracy(model: nn.Module, dataset_cfg: DemoDatasetConfig, max_new_tokens: int = 120, limit: int = 100,
+                  batch_size: int = 16) -> dict:
+    "Greedy-decode the demo's held-out questions; accuracy of the parsed short answers."
+    from cobra_lit.data import parse_answer
+    every = json.loads(dataset_cfg.test_file().read_text()); recs = every[:limit]
+    texts = greedy_texts(model, Path(dataset_cfg.dataset_root)/'images', recs, max_new_tokens, batch_size)
     preds = [parse_answer(t) for t in texts]
     kinds = {}
     for r in every: kinds.setdefault(r['kind'], set()).add(r['answer'])  # answer space per kind, from the whole split

@@ -66,7 +66,9 @@ VARIANTS = {'grpo': [], 'kl+dr_grpo': ['--beta', '0.1', '--loss_type', 'dr_grpo'
             'kl+dapo+mu2': ['--beta', '0.1', '--loss_type', 'dapo', '--num_iterations', '2'],
             # a random model never ends within 10 tokens: every completion is cut, so none carries a loss
             'kl+dapo+mu2+masked': ['--beta', '0.1', '--loss_type', 'dapo', '--num_iterations', '2',
-                                   '--mask_truncated_completions', 'true']}
+                                   '--mask_truncated_completions', 'true'],
+            # Rennie's self-critical baseline: each prompt's greedy completion, decoded by the rank that holds it
+            'greedy-baseline': ['--baseline', 'greedy']}
 
 
 @pytest.mark.parametrize('variant', list(VARIANTS))
@@ -79,13 +81,14 @@ def test_two_ranks_match_one_process(variant, single, work):
     assert len(one) == len(two) == 3
     for a, b in zip(one, two):
         for k in ('reward_mean', 'reward_std', 'completion_len_mean', 'loss', 'grad_norm', 'clip_frac', 'kl',
-                  'frac_zero_std_groups', 'reward/vowel_share'):
+                  'frac_zero_std_groups', 'reward/vowel_share', 'reward_greedy'):
             assert (k in a) == (k in b) and (k not in a or a[k] == pytest.approx(b[k], rel=1e-12, abs=1e-15)), (k, a, b)
         # the decode runs each rank's rows as one batch: its floats (entropies, sampling log-probs) may differ in the
         # last float32 bits between layouts; the tokens it samples, and all the update computes, do not
         assert a['entropy_mean'] == pytest.approx(b['entropy_mean'], rel=1e-5) and max(a['logp_gap'], b['logp_gap']) < 1e-4
     if 'kl' in variant and '--num_iterations' not in VARIANTS[variant]:
         assert one[0]['kl'] == two[0]['kl'] == 0, (one[0], two[0])  # the reference is the policy at step 1
+    assert all(('reward_greedy' in r) == ('greedy' in variant) for r in one + two), one
     if 'masked' in variant:  # all cut and masked: a zero loss (dapo divided 0 by 0 tokens before), no update
         assert all(r['completion_len_mean'] == 10 and r['loss'] == 0 for r in one + two), one
     # the weights after every step are the same to the bit: gradients are summed in float64 over micro-batches (one
