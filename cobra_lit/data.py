@@ -17,13 +17,13 @@ import cobra_lit
 
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'EOS_ID', 'PAD_ID', 'STAGES', 'HUB_TOKENIZER', 'ASSETS_DIR', 'DATA_ENV', 'DEMO_COLOURS', 'DEMO_SHAPES',
-           'DEMO_KINDS', 'DEMO_SIZE', 'DEMO_BG', 'YES_NO_KINDS', 'RL_SPLITS', 'CAPTION_PROMPT', 'shared_data_dir',
-           'StageParse', 'parse_stages', 'parse_answer', 'clean_caption', 'stage_caption', 'load_tokenizer',
-           'format_prompt', 'role_problem', 'conversation_problems', 'conversation_turns', 'tokenize_conversation',
-           'DataError', 'load_llava_cot', 'UnsafePathError', 'check_relative', 'ImageResolver', 'link_images',
-           'resize_naive', 'to_tensor', 'open_image', 'sample_id', 'record_problems', 'check_records',
-           'LlavaCotDataset', 'PaddedCollator', 'LengthGroupedSampler', 'demo_scene', 'demo_captions', 'DemoPaths',
-           'make_demo_dataset']
+           'DEMO_KINDS', 'DEMO_SIZE', 'DEMO_BG', 'YES_NO_KINDS', 'WARM_COLOURS', 'OTHER_KINDS', 'RL_SPLITS',
+           'CAPTION_PROMPT', 'COMPOSED_KINDS', 'shared_data_dir', 'StageParse', 'parse_stages', 'parse_answer',
+           'clean_caption', 'stage_caption', 'load_tokenizer', 'format_prompt', 'role_problem', 'conversation_problems',
+           'conversation_turns', 'tokenize_conversation', 'DataError', 'load_llava_cot', 'UnsafePathError',
+           'check_relative', 'ImageResolver', 'link_images', 'resize_naive', 'to_tensor', 'open_image', 'sample_id',
+           'record_problems', 'check_records', 'LlavaCotDataset', 'PaddedCollator', 'LengthGroupedSampler',
+           'demo_scene', 'demo_captions', 'DemoPaths', 'make_demo_dataset']
 
 # %% ../nbs/00_data.ipynb #88c41c4a
 IGNORE_INDEX = -100  # label of tokens the loss skips (human turns, padding, image patches)
@@ -459,19 +459,40 @@ def _base_scene(rng: random.Random, kind: str) -> tuple:
 
 
 # yes/no questions about one attribute: (the kind whose scene and reasoning they reuse, question, goal, how the
-# asked value is named). `color-yn` composes two skills the others teach (the colour, and a yes/no check of a named
-# value): the RL demo keeps it out of supervised training.
+# asked value is named). `color-yn` is meant to compose two skills the others teach (the colour, and a yes/no check
+# of a named value); the RL demo can hold it out of supervised training (`COMPOSED_KINDS`).
 YES_NO_KINDS = {'shape-yn': ('shape', 'Is the shape a {q}?', 'check whether the shape is a {q}', 'a {q}'),
                 'position-yn': ('position', 'Is the shape on the {q}?', 'check whether the shape is on the {q}',
                                 'on the {q}'),
                 'color-yn': ('color', 'Is the large shape {q}?', 'check whether the large shape is {q}', '{q}')}
 _VALUES = {'color': tuple(DEMO_COLOURS), 'shape': DEMO_SHAPES, 'position': ('left', 'right')}
+# A fact about colours, taught as text ('warm-fact': "Is red a warm colour?", on a blank image), and the kind that
+# composes it with seeing the large shape's colour ('warm-yn': "Is the large shape a warm colour?").
+WARM_COLOURS = ('red', 'yellow')  # green and blue are cool
+OTHER_KINDS = ('warm-fact', 'warm-yn')
+
+
+def _warmth(c: str) -> str: return f"{_cap(c)} is a {'warm' if c in WARM_COLOURS else 'cool'} colour."
 
 
 def demo_scene(rng: random.Random, kind: str, yes: bool | None = None) -> dict:
-    """Draw one scene for a question `kind` (`DEMO_KINDS` or `YES_NO_KINDS`): objects, question, four-stage answer
-    and short answer. A yes/no question asks about the true value or another one (`yes`, else a fair coin)."""
-    if kind in YES_NO_KINDS:
+    """Draw one scene for a question `kind` (`DEMO_KINDS`, `YES_NO_KINDS` or `OTHER_KINDS`): objects, question,
+    four-stage answer and short answer. A yes/no question asks about the true value or another one, or (the warm
+    kinds) is about a warm colour or a cool one: `yes`, else a fair coin."""
+    if kind in OTHER_KINDS:
+        yes = rng.random() < 0.5 if yes is None else yes
+        if kind == 'warm-fact':  # text only: the image is blank
+            c = rng.choice([c for c in DEMO_COLOURS if (c in WARM_COLOURS) == yes])
+            return {'objs': [], 'question': f'Is {c} a warm colour?', 'answer': 'yes' if yes else 'no', 'kind': kind,
+                    'text': f"<SUMMARY> I will check whether {c} is a warm colour. </SUMMARY>\n\n"
+                            f"<CAPTION> A blank grey picture. </CAPTION>\n\n<REASONING> The colour is {c}. "
+                            f"{_warmth(c)} </REASONING>\n\n<CONCLUSION> The answer is {'yes' if yes else 'no'}. </CONCLUSION>"}
+        while True:  # a colour scene whose large shape is warm (yes) or cool
+            objs, value, reason = _base_scene(rng, 'color')
+            if (value in WARM_COLOURS) == yes: break
+        question, goal, caption_kind = 'Is the large shape a warm colour?', 'check whether the large shape is warm', 'color'
+        answer, reason = ('yes' if yes else 'no'), f'{reason} {_warmth(value)}'
+    elif kind in YES_NO_KINDS:
         base, question, goal, name = YES_NO_KINDS[kind]
         objs, value, reason = _base_scene(rng, base)
         yes = rng.random() < 0.5 if yes is None else yes
@@ -482,7 +503,8 @@ def demo_scene(rng: random.Random, kind: str, yes: bool | None = None) -> dict:
     elif kind in DEMO_KINDS:
         objs, answer, reason = _base_scene(rng, kind)
         question, goal, caption_kind = rng.choice(_QUESTIONS[kind]), _GOALS[kind], kind
-    else: raise ValueError(f'unknown demo question kind {kind!r}: expected one of {DEMO_KINDS + tuple(YES_NO_KINDS)}')
+    else: raise ValueError(f'unknown demo question kind {kind!r}: expected one of '
+                           f'{DEMO_KINDS + tuple(YES_NO_KINDS) + OTHER_KINDS}')
     where = f" on the {'left' if objs[0]['x'] < 32 else 'right'}" if caption_kind == 'position' else ''
     text = (f"<SUMMARY> I will {goal}. </SUMMARY>\n\n"
             f"<CAPTION> {_cap(_words(objs, caption_kind == 'color'))}{where}. </CAPTION>\n\n"
@@ -511,13 +533,14 @@ class DemoPaths:
     captions: Path  # COCO caption annotations of the held-out images
     image_root: Path  # the root the records' `image` paths are relative to
     captions_train: Path | None = None  # RL splits: COCO caption annotations of the training caption images
-    composed_train: Path | None = None  # RL splits: `color-yn` questions on training images (RL prompts, no SFT)
-    composed_test: Path | None = None  # RL splits: `color-yn` questions on held-out images, half of them yes
+    composed_train: Path | None = None  # RL splits: the composed kind's questions on training images (RL prompts)
+    composed_test: Path | None = None  # RL splits: the composed kind's questions on held-out images, half of them yes
     taught_test: Path | None = None  # RL splits: the taught yes/no kinds on held-out images (the composition's parts)
 
 
 # The RL demo's splits (`make_demo_dataset(rl_splits=True)`): taught yes/no questions and captions join the supervised
-# data; the composed `color-yn` type is written only as RL prompts on training images and as a held-out set.
+# data; the composed kind (`COMPOSED_KINDS`, default `warm-yn`) is written as RL prompts on training images and as a
+# held-out set (and, with `composed_sft`, a few supervised records).
 RL_SPLITS = dict(yes_no=300, captions=400, composed_train=1000, composed_test=400, taught_test=200)
 CAPTION_PROMPT = 'Describe the image in one sentence.'
 
@@ -539,9 +562,14 @@ def _coco(images: list, refs: list, description: str) -> dict:
                             enumerate(((im, c) for im, rs in zip(images, refs) for c in rs), 1)]}
 
 
-def _rl_splits(paths: DemoPaths, seed: int, composed_sft: int = 0) -> list:
+# The composed kinds the RL demo can hold out, and the taught part each one adds to the supervised data (if any).
+COMPOSED_KINDS = {'warm-yn': 'warm-fact', 'color-yn': None}
+
+
+def _rl_splits(paths: DemoPaths, seed: int, composed_sft: int = 0, composed: str = 'warm-yn') -> list:
     """Write the RL demo's splits beside the demo; return the supervised records they add: taught yes/no, captions,
-    and `composed_sft` composed `color-yn` records (on images of their own, from a stream of their own)."""
+    `composed_sft` records of the `composed` kind (on images of their own, from a stream of their own) and its taught
+    part (`COMPOSED_KINDS`; a stream of its own too, so the other records do not depend on `composed`)."""
     root, rng = paths.image_root, random.Random(seed + 2 * 10**6)
     sft, n = [], RL_SPLITS
     for kind in ('shape-yn', 'position-yn'):
@@ -562,10 +590,10 @@ def _rl_splits(paths: DemoPaths, seed: int, composed_sft: int = 0) -> list:
     for split, count, out in [('train', n['composed_train'], 'composed_train'), ('test', n['composed_test'], 'composed_test')]:
         recs = []
         for i in range(count):
-            sc, rel = demo_scene(rng, 'color-yn', yes=i % 2 == 0), f'shapes/{split}/color-yn-{i:05d}.png'
+            sc, rel = demo_scene(rng, composed, yes=i % 2 == 0), f'shapes/{split}/{composed}-{i:05d}.png'
             _draw(sc['objs']).save(root/rel)
-            recs.append(_record(rel, split, f'color-yn-{i:05d}', sc['question'], sc['text'], answer=sc['answer'],
-                                kind='color-yn'))
+            recs.append(_record(rel, split, f'{composed}-{i:05d}', sc['question'], sc['text'], answer=sc['answer'],
+                                kind=composed))
         setattr(paths, out, paths.root/f'{out}.json'); getattr(paths, out).write_text(json.dumps(recs, indent=1))
     rng, recs = random.Random(seed + 4 * 10**6), []
     for kind in ('shape-yn', 'position-yn'):  # the parts: are the taught yes/no kinds learned on held-out images?
@@ -573,25 +601,36 @@ def _rl_splits(paths: DemoPaths, seed: int, composed_sft: int = 0) -> list:
             sc, rel = demo_scene(rng, kind, yes=i % 2 == 0), f'shapes/test/{kind}-{i:05d}.png'
             _draw(sc['objs']).save(root/rel)
             recs.append(_record(rel, 'test', f'{kind}-{i:05d}', sc['question'], sc['text'], answer=sc['answer'], kind=kind))
+    if (part := COMPOSED_KINDS[composed]):  # the taught part: `yes_no` training records, `taught_test` held out
+        prng = random.Random(seed + 5 * 10**6)
+        for split, count, out in [('train', n['yes_no'], sft), ('test', n['taught_test'], recs)]:
+            for i in range(count):
+                sc, rel = demo_scene(prng, part, yes=i % 2 == 0), f'shapes/{split}/{part}-{i:05d}.png'
+                _draw(sc['objs']).save(root/rel)
+                out.append(_record(rel, split, f'{part}-{i:05d}', sc['question'], sc['text'], answer=sc['answer'],
+                                   kind=part))
     paths.taught_test = paths.root/'taught_test.json'; paths.taught_test.write_text(json.dumps(recs, indent=1))
     rng = random.Random(seed + 3 * 10**6)
     for i in range(composed_sft):
-        sc, rel = demo_scene(rng, 'color-yn', yes=i % 2 == 0), f'shapes/train/color-yn-sft-{i:05d}.png'
+        sc, rel = demo_scene(rng, composed, yes=i % 2 == 0), f'shapes/train/{composed}-sft-{i:05d}.png'
         _draw(sc['objs']).save(root/rel)
-        sft.append(_record(rel, 'train', f'color-yn-sft-{i:05d}', sc['question'], sc['text'], answer=sc['answer'],
-                           kind='color-yn'))
+        sft.append(_record(rel, 'train', f'{composed}-sft-{i:05d}', sc['question'], sc['text'], answer=sc['answer'],
+                           kind=composed))
     return sft
 
 
 def make_demo_dataset(root, n_train: int = 2000, n_test: int = 200, seed: int = 0, rl_splits: bool = False,
-                      composed_sft: int = 0) -> DemoPaths:
+                      composed_sft: int = 0, composed: str = 'warm-yn') -> DemoPaths:
     """Write the drawn demo dataset under `root` (deterministic for `seed`). `rl_splits` adds the RL demo's splits
     (`RL_SPLITS`): the same `n_train` records and held-out files, plus taught yes/no and caption records in the
-    training file, `captions_train.json`, and the composed `color-yn` prompts and held-out set; `composed_sft` puts
-    that many `color-yn` records in the training file too (the other files do not change with it)."""
+    training file, `captions_train.json`, and the held-out `composed` kind (`COMPOSED_KINDS`) as RL prompts and a
+    balanced held-out set, its taught part joining the training file; `composed_sft` puts that many `composed` records
+    in the training file too (the other files do not change with it)."""
+    if rl_splits and composed not in COMPOSED_KINDS:
+        raise ValueError(f'unknown composed kind {composed!r}: one of {list(COMPOSED_KINDS)}')
     root = Path(root)
     paths = DemoPaths(root, root/'llava_cot_100k.json', root/'test.json', root/'captions_test.json', root/'images')
-    coco = {'info': {'description': f'cobra_lit demo shapes, seed {seed}'}, 'images': [], 'annotations': []}
+    cap_images, cap_refs = [], []  # the held-out split's COCO caption file
     for split in ('train', 'test'): (paths.image_root/'shapes'/split).mkdir(parents=True, exist_ok=True)
     for split, n, rng in [('train', n_train, random.Random(seed)), ('test', n_test, random.Random(seed + 10**6))]:
         recs = []
@@ -601,13 +640,11 @@ def make_demo_dataset(root, n_train: int = 2000, n_test: int = 200, seed: int = 
             rec = _record(rel, split, f'{i:05d}', sc['question'], sc['text'], answer=sc['answer'], kind=sc['kind'])
             if split == 'test':
                 rec['image_id'] = i + 1
-                coco['images'].append({'id': i + 1, 'file_name': rel})
-                coco['annotations'] += [{'image_id': i + 1, 'id': len(coco['annotations']) + k + 1, 'caption': c}
-                                        for k, c in enumerate(demo_captions(rng, sc['objs']))]
+                cap_images.append({'id': i + 1, 'file_name': rel}); cap_refs.append(demo_captions(rng, sc['objs']))
             recs.append(rec)
-        if split == 'train' and rl_splits: recs += _rl_splits(paths, seed, composed_sft)
+        if split == 'train' and rl_splits: recs += _rl_splits(paths, seed, composed_sft, composed)
         (paths.train if split == 'train' else paths.test).write_text(json.dumps(recs, indent=1))
-    paths.captions.write_text(json.dumps(coco, indent=1))
+    paths.captions.write_text(json.dumps(_coco(cap_images, cap_refs, f'cobra_lit demo shapes, seed {seed}'), indent=1))
     return paths
 
 # %% ../nbs/00_data.ipynb #bcd6f1ec

@@ -510,7 +510,8 @@ def generate_rollout(self: GRPOTrainer, recs: list[dict], pos: list[int]) -> Sco
                      cfg.max_completion_length, cfg.temperature, cfg.top_p, entropies=cfg.top_entropy_quantile < 1)
         greedy = generate(self.model, images, texts, cfg.max_completion_length, tokenizer=self.tokenizer) \
             if cfg.baseline == 'greedy' else None
-    cols = {k: [r.get(k) for r in recs for _ in range(G)] for k in set().union(*recs) - {'prompt'}}
+    one = {k: [r.get(k) for r in recs] for k in set().union(*recs) - {'prompt'}}  # the records' columns, per prompt
+    cols = {k: [x for x in v for _ in range(G)] for k, v in one.items()}           # and per completion
     prompts = [r['prompt'] for r in recs for _ in range(G)]
     ids = [r[:n] for r, n in zip(ro.completion_ids.tolist(), ro.lengths.tolist())]  # TRL's completion_ids (EOS kept)
     total, per = compute_rewards(self.reward_funcs, list(cfg.reward_weights), prompts, ro.texts,
@@ -518,10 +519,9 @@ def generate_rollout(self: GRPOTrainer, recs: list[dict], pos: list[int]) -> Sco
     acc = answer_reward(prompts, ro.texts, **cols) if 'answer' in cols else None
     base = None
     if greedy is not None:  # Rennie et al.'s self-critical baseline: the reward of the prompt's greedy completion
-        one = {k: v[::G] for k, v in cols.items()}
-        base, _ = compute_rewards(self.reward_funcs, list(cfg.reward_weights), prompts[::G], greedy.texts,
-                                  {**one, 'truncated': [f == 'length' for f in greedy.finish_reasons],
-                                   'completion_ids': [list(t) for t in greedy.token_ids]})
+        base, _ = compute_rewards(self.reward_funcs, list(cfg.reward_weights), [r['prompt'] for r in recs],
+                                  greedy.texts, {**one, 'truncated': [f == 'length' for f in greedy.finish_reasons],
+                                                 'completion_ids': greedy.token_ids})  # EOS kept, as in `ids`
     return ScoredRollout(ro, images, total, per, acc, base)
 
 

@@ -53,13 +53,13 @@ def eval_answers(model, recs: list, image_root, k: int = 8, seed: int = 0, max_n
 
 # %% ../nbs/30c_rl_demo.ipynb #acfcab8c
 def coco_records(path) -> tuple[list[dict], dict]:
-    "LLaVA-CoT-style caption-prompt records of a COCO caption file's images, and `{image id: [references]}`."
-    coco = json.loads(Path(path).read_text())
-    refs = {}
-    for a in coco['annotations']: refs.setdefault(a['image_id'], []).append(a['caption'])
-    recs = [{'id': im['id'], 'image': im['file_name'], 'conversations': [{'from': 'human', 'value': CAPTION_PROMPT}]}
-            for im in coco['images'] if refs.get(im['id'])]
-    return recs, refs
+    """LLaVA-CoT-style caption-prompt records of a COCO caption file's images that have references, and
+    `{image id: [references]}` (read and checked by `benchmark.load_coco_annotations`)."""
+    from cobra_lit.benchmark import load_coco_annotations
+    coco = load_coco_annotations(path)
+    recs = [{'id': i, 'image': f, 'conversations': [{'from': 'human', 'value': CAPTION_PROMPT}]}
+            for i, f in coco.files.items() if coco.references.get(i)]
+    return recs, coco.references
 
 # %% ../nbs/30c_rl_demo.ipynb #44ef05e2
 def mbr_choice(samples: list[list[str]], reward: CaptionReward) -> list[int]:

@@ -55,8 +55,9 @@ class DemoDatasetConfig(DatasetConfig):
     n_train: int = 2000  # training records
     n_test: int = 200  # held-out records (with `answer`), used for the accuracy in summary.json
     seed: int = 0  # seed of the drawing
-    rl_splits: bool = False  # also the RL demo's splits (taught yes/no, captions; composed colour yes/no held out)
-    composed_sft: int = 0  # RL splits: composed colour yes/no records in the training file (a few: the model's edge)
+    rl_splits: bool = False  # also the RL demo's splits (taught yes/no, captions; a composed question kind held out)
+    composed: str = 'warm-yn'  # RL splits: the held-out composed kind (`data.COMPOSED_KINDS`: warm-yn | color-yn)
+    composed_sft: int = 0  # RL splits: records of the composed kind in the training file (a few: the model's edge)
     annotation: Path = Path('llava_cot_100k.json')  # the records to train on, relative to dataset_root
     test_json: Path = Path('test.json')  # the held-out records the accuracy reads, relative to dataset_root
     group_by_length: bool = False  # answer length gives away the question kind: length-sorted batches hold one kind
@@ -64,10 +65,10 @@ class DemoDatasetConfig(DatasetConfig):
         root = Path(self.dataset_root)
         stamp = root/'demo-params.json'
         want = dict(n_train=self.n_train, n_test=self.n_test, seed=self.seed)
-        if self.rl_splits: want.update(rl_splits=True, composed_sft=self.composed_sft)
+        if self.rl_splits: want.update(rl_splits=True, composed_sft=self.composed_sft, composed=self.composed)
         if not (stamp.is_file() and json.loads(stamp.read_text()) == want and (root/'llava_cot_100k.json').is_file()):
             make_demo_dataset(root, n_train=self.n_train, n_test=self.n_test, seed=self.seed, rl_splits=self.rl_splits,
-                              composed_sft=self.composed_sft)
+                              composed_sft=self.composed_sft, composed=self.composed)
             stamp.write_text(json.dumps(want))
         for f in (self.annotation, self.test_json):
             if not (root/f).is_file():

@@ -3,9 +3,10 @@
 #
 #   bash scripts/rl_demo.sh            # everything missing, then the table in nbs/artifacts/rl/
 #
-# 1. start: the supervised run on the demo with its RL splits (taught yes/no questions and captions; the composed
-#    colour yes/no type only COMPOSED_SFT times), `torchrun -m cobra_lit.train --dataset.rl_splits true`.
-# 2. A: GRPO on the composed colour yes/no prompts (training images) with the answer and format rewards, SEEDS seeds,
+# 1. start: the supervised run on the demo with its RL splits (taught yes/no questions, the warmth fact, captions; the
+#    composed kind COMPOSED, default warm-yn "Is the large shape a warm colour?", only COMPOSED_SFT times),
+#    `torchrun -m cobra_lit.train --dataset.rl_splits true`.
+# 2. A: GRPO on the composed prompts (training images) with the answer and format rewards, SEEDS seeds,
 #    A_STEPS steps each (fixed here, before the runs). B: SCST, GRPO with the CIDEr-D caption reward on the training
 #    caption split, B_STEPS steps, SEEDS seeds; and once with Rennie's greedy baseline (--baseline greedy).
 # 3. Baselines at the RL runs' training wall-clock: more supervised training on the same mix (SFT_STEPS, one run for
@@ -18,14 +19,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -n "${VIRTUAL_ENV:-}" ] || . .venv/bin/activate
 export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=${THREADS:-2}
-N_SFT=${COMPOSED_SFT:-72}  # composed colour yes/no records in the supervised data (the model's edge: see 30c)
-ROOT=data/demo-rl-c$N_SFT; R=runs/rl-demo; OUT=results/rl-demo; ART=nbs/artifacts/rl
-START=runs/demo-rl-c$N_SFT+cobra-tiny+stage-full-finetune+x7
+KIND=${COMPOSED:-warm-yn}  # the composed kind held out of supervised training (data.COMPOSED_KINDS)
+N_SFT=${COMPOSED_SFT:-16}  # records of it in the supervised data (the model's edge: see 30c)
+TAG=${KIND%-yn}-c$N_SFT; ROOT=data/demo-rl-$TAG; R=runs/rl-demo-$TAG; OUT=results/rl-demo-$TAG; ART=${ART:-nbs/artifacts/rl}
+START=runs/demo-rl-$TAG+cobra-tiny+stage-full-finetune+x7
 SEEDS=${SEEDS:-"1 2 3"}; A_STEPS=${A_STEPS:-60}; B_STEPS=${B_STEPS:-50}; SAVE=${SAVE:-10}
 SFT_STEPS=${SFT_STEPS:-800}; RFT_PROMPTS=${RFT_PROMPTS:-400}; RFT_STEPS=${RFT_STEPS:-500}; CURVE_N=${CURVE_N:-100}
 JOBS=${JOBS:-1}; A_LR=${A_LR:-3e-4}; B_LR=${B_LR:-1e-4}; SFT_LR=${SFT_LR:-1e-3}
 mkdir -p "$R" "$OUT" "$ART"
-DEMO=(--dataset.dataset_root "$ROOT" --dataset.rl_splits true --dataset.composed_sft "$N_SFT")
+DEMO=(--dataset.dataset_root "$ROOT" --dataset.rl_splits true --dataset.composed "$KIND" --dataset.composed_sft "$N_SFT")
 [ -f "$START/checkpoints/checkpoint-latest.pt" ] || OMP_NUM_THREADS= torchrun -m cobra_lit.train "${DEMO[@]}" --run_id "$(basename "$START")"
 A=(--answers "$ROOT/composed_test.json" --image_root "$ROOT/images")
 B=(--captions "$ROOT/captions_test.json" --image_root "$ROOT/images")
@@ -55,7 +57,7 @@ tasks=()
 for s in $SEEDS; do tasks+=("grpo_a $s" "grpo_b $s scst group"); done
 tasks+=("sft more-sft llava_cot_100k.json $SFT_STEPS" "rft A --answers $ROOT/composed_train.json"
         "grpo_b 1 scst-greedy greedy")
-export -f grpo_a grpo_b sft rft done_run; export ROOT R START A_STEPS B_STEPS SAVE A_LR B_LR SFT_LR RFT_PROMPTS RFT_STEPS
+export -f grpo_a grpo_b sft rft done_run; export KIND ROOT R START A_STEPS B_STEPS SAVE A_LR B_LR SFT_LR RFT_PROMPTS RFT_STEPS
 export DEMO_ARGS="${DEMO[*]}"
 printf '%s\n' "${tasks[@]}" | xargs -P "$JOBS" -I{} bash -c 'DEMO=($DEMO_ARGS); {} > "$R/log-$(echo {} | tr " /" "__").txt" 2>&1'
 # held-out evaluation of the final checkpoints (fixed step counts), then the curves over each run's checkpoints
@@ -72,7 +74,7 @@ for s in $SEEDS; do curve A-rl-x$s A-rl-x$s "${A[@]}"; curve B-scst-x$s B-scst-x
 curve A-more-sft more-sft "${A[@]}"; curve B-more-sft more-sft "${B[@]}"; curve A-rft A-rft "${A[@]}"
 ev curve-A-start "$START" "${A[@]}" --k 0 --limit "$CURVE_N"; ev curve-B-start "$START" "${B[@]}" --k 0 --limit "$CURVE_N"
 python - "$R" "$OUT" "$ART" "$SEEDS" <<'PY'
-import json, shutil, sys
+import json, os, shutil, sys
 from pathlib import Path
 from cobra_lit.rldemo import checkpoint_wall_clock, main
 R, OUT, ART, seeds = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4].split()
@@ -94,7 +96,7 @@ main(['table', str(OUT/'manifest.json'), '--out', str(ART/'table')])
 # held-out curves against training wall-clock (RFT's sampling seconds included), each arm from the start's point
 import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt, numpy as np
 curves, (fig, axes) = {}, plt.subplots(1, 2, figsize=(11, 3.8))
-for ax, task, label in zip(axes, 'AB', ['colour yes/no held-out accuracy (greedy)', 'held-out CIDEr-D (greedy)']):
+for ax, task, label in zip(axes, 'AB', [f'composed {os.environ["KIND"]} held-out accuracy (greedy)', 'held-out CIDEr-D (greedy)']):
     s0 = json.loads((OUT/f'curve-{task}-start.json').read_text())
     for f in sorted(OUT.glob(f'curve-{task}-*.json')):
         if f.stem.endswith('-start'): continue
