@@ -566,17 +566,23 @@ def _coco(images: list, refs: list, description: str) -> dict:
 COMPOSED_KINDS = {'warm-yn': 'warm-fact', 'color-yn': None}
 
 
+def _yes_no(rng, root: Path, kind: str, split: str, count: int, tag: str = '') -> list:
+    "Draw and save `count` balanced `kind` scenes (yes, no, yes, ...) from `rng` under `shapes/{split}`; their records."
+    recs = []
+    for i in range(count):
+        sc, name = demo_scene(rng, kind, yes=i % 2 == 0), f'{kind}{tag}-{i:05d}'
+        _draw(sc['objs']).save(root/f'shapes/{split}/{name}.png')
+        recs.append(_record(f'shapes/{split}/{name}.png', split, name, sc['question'], sc['text'], answer=sc['answer'],
+                            kind=kind))
+    return recs
+
+
 def _rl_splits(paths: DemoPaths, seed: int, composed_sft: int = 0, composed: str = 'warm-yn') -> list:
     """Write the RL demo's splits beside the demo; return the supervised records they add: taught yes/no, captions,
     `composed_sft` records of the `composed` kind (on images of their own, from a stream of their own) and its taught
     part (`COMPOSED_KINDS`; a stream of its own too, so the other records do not depend on `composed`)."""
-    root, rng = paths.image_root, random.Random(seed + 2 * 10**6)
-    sft, n = [], RL_SPLITS
-    for kind in ('shape-yn', 'position-yn'):
-        for i in range(n['yes_no']):
-            sc, rel = demo_scene(rng, kind, yes=i % 2 == 0), f'shapes/train/{kind}-{i:05d}.png'
-            _draw(sc['objs']).save(root/rel)
-            sft.append(_record(rel, 'train', f'{kind}-{i:05d}', sc['question'], sc['text'], answer=sc['answer'], kind=kind))
+    root, rng, n = paths.image_root, random.Random(seed + 2 * 10**6), RL_SPLITS
+    sft = [r for kind in ('shape-yn', 'position-yn') for r in _yes_no(rng, root, kind, 'train', n['yes_no'])]
     images, refs = [], []
     for i in range(n['captions']):
         sc, rel = demo_scene(rng, DEMO_KINDS[i % len(DEMO_KINDS)]), f'shapes/train/caption-{i:05d}.png'
@@ -587,36 +593,16 @@ def _rl_splits(paths: DemoPaths, seed: int, composed_sft: int = 0, composed: str
     paths.captions_train = paths.root/'captions_train.json'
     paths.captions_train.write_text(json.dumps(_coco(images, refs, f'cobra_lit demo training captions, seed {seed}'),
                                                indent=1))
-    for split, count, out in [('train', n['composed_train'], 'composed_train'), ('test', n['composed_test'], 'composed_test')]:
-        recs = []
-        for i in range(count):
-            sc, rel = demo_scene(rng, composed, yes=i % 2 == 0), f'shapes/{split}/{composed}-{i:05d}.png'
-            _draw(sc['objs']).save(root/rel)
-            recs.append(_record(rel, split, f'{composed}-{i:05d}', sc['question'], sc['text'], answer=sc['answer'],
-                                kind=composed))
-        setattr(paths, out, paths.root/f'{out}.json'); getattr(paths, out).write_text(json.dumps(recs, indent=1))
-    rng, recs = random.Random(seed + 4 * 10**6), []
-    for kind in ('shape-yn', 'position-yn'):  # the parts: are the taught yes/no kinds learned on held-out images?
-        for i in range(n['taught_test']):
-            sc, rel = demo_scene(rng, kind, yes=i % 2 == 0), f'shapes/test/{kind}-{i:05d}.png'
-            _draw(sc['objs']).save(root/rel)
-            recs.append(_record(rel, 'test', f'{kind}-{i:05d}', sc['question'], sc['text'], answer=sc['answer'], kind=kind))
+    for split, out in [('train', 'composed_train'), ('test', 'composed_test')]:
+        setattr(paths, out, paths.root/f'{out}.json')
+        getattr(paths, out).write_text(json.dumps(_yes_no(rng, root, composed, split, n[out]), indent=1))
+    rng = random.Random(seed + 4 * 10**6)  # the parts: are the taught yes/no kinds learned on held-out images?
+    held = [r for kind in ('shape-yn', 'position-yn') for r in _yes_no(rng, root, kind, 'test', n['taught_test'])]
     if (part := COMPOSED_KINDS[composed]):  # the taught part: `yes_no` training records, `taught_test` held out
         prng = random.Random(seed + 5 * 10**6)
-        for split, count, out in [('train', n['yes_no'], sft), ('test', n['taught_test'], recs)]:
-            for i in range(count):
-                sc, rel = demo_scene(prng, part, yes=i % 2 == 0), f'shapes/{split}/{part}-{i:05d}.png'
-                _draw(sc['objs']).save(root/rel)
-                out.append(_record(rel, split, f'{part}-{i:05d}', sc['question'], sc['text'], answer=sc['answer'],
-                                   kind=part))
-    paths.taught_test = paths.root/'taught_test.json'; paths.taught_test.write_text(json.dumps(recs, indent=1))
-    rng = random.Random(seed + 3 * 10**6)
-    for i in range(composed_sft):
-        sc, rel = demo_scene(rng, composed, yes=i % 2 == 0), f'shapes/train/{composed}-sft-{i:05d}.png'
-        _draw(sc['objs']).save(root/rel)
-        sft.append(_record(rel, 'train', f'{composed}-sft-{i:05d}', sc['question'], sc['text'], answer=sc['answer'],
-                           kind=composed))
-    return sft
+        sft += _yes_no(prng, root, part, 'train', n['yes_no']); held += _yes_no(prng, root, part, 'test', n['taught_test'])
+    paths.taught_test = paths.root/'taught_test.json'; paths.taught_test.write_text(json.dumps(held, indent=1))
+    return sft + _yes_no(random.Random(seed + 3 * 10**6), root, composed, 'train', composed_sft, tag='-sft')
 
 
 def make_demo_dataset(root, n_train: int = 2000, n_test: int = 200, seed: int = 0, rl_splits: bool = False,
