@@ -20,11 +20,11 @@ cd "$(dirname "$0")/.."
 [ -n "${VIRTUAL_ENV:-}" ] || . .venv/bin/activate
 export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=${THREADS:-2}
 KIND=${COMPOSED:-warm-yn}  # the composed kind held out of supervised training (data.COMPOSED_KINDS)
-N_SFT=${COMPOSED_SFT:-0}  # records of it in the supervised data (the model's edge: see 30c)
+N_SFT=${COMPOSED_SFT:-4}  # records of it in the supervised data (the model's edge: see 30c)
 TAG=${KIND%-yn}-c$N_SFT; ROOT=data/demo-rl-$TAG; R=runs/rl-demo-$TAG; OUT=results/rl-demo-$TAG; ART=${ART:-nbs/artifacts/rl}
 START=runs/demo-rl-$TAG+cobra-tiny+stage-full-finetune+x7
 SEEDS=${SEEDS:-"1 2 3"}; A_STEPS=${A_STEPS:-60}; B_STEPS=${B_STEPS:-50}; SAVE=${SAVE:-10}
-SFT_STEPS=${SFT_STEPS:-800}; RFT_PROMPTS=${RFT_PROMPTS:-400}; RFT_STEPS=${RFT_STEPS:-500}; CURVE_N=${CURVE_N:-100}
+SFT_STEPS=${SFT_STEPS:-1400}; RFT_PROMPTS=${RFT_PROMPTS:-400}; RFT_STEPS=${RFT_STEPS:-900}; CURVE_N=${CURVE_N:-100}
 JOBS=${JOBS:-1}; A_LR=${A_LR:-3e-4}; B_LR=${B_LR:-1e-4}; SFT_LR=${SFT_LR:-1e-3}
 mkdir -p "$R" "$OUT" "$ART"
 DEMO=(--dataset.dataset_root "$ROOT" --dataset.rl_splits true --dataset.composed "$KIND" --dataset.composed_sft "$N_SFT")
