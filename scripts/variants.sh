@@ -1,17 +1,15 @@
 #!/usr/bin/env bash
 # The caption benchmark of the embedded tiny Cobra, end to end on CPU, and the report artifacts in nbs/artifacts/:
-# baseline, baseline+scratchpad, finetuned, finetuned+scratchpad, finetuned+grpo, finetuned+grpo+scratchpad.
+# baseline, baseline+scratchpad, finetuned, finetuned+scratchpad, finetuned+grpo, finetuned+grpo+scratchpad
+# (and, on the demo caption split, finetuned+scst).
 #
 #   bash scripts/variants.sh [RUN_DIR]
 #
 # RUN_DIR: a finished training run (default: the no-argument `torchrun -m cobra_lit.train` run, trained first if
 # absent). The baseline is cobra-tiny at its initialisation (`--checkpoint none`, same seed as the training run).
-# finetuned+grpo is the RL recipe that gained in the RL demo (nbs/30c_rl_demo, task B): self-critical caption training,
-# `python -m cobra_lit.grpo --pretrained_checkpoint RUN_DIR` with the CIDEr-D caption reward and the group-mean baseline
-# on the RL demo's training caption split (data/demo-rl-warm-c4/captions_train.json: the demo's caption generator on
-# training images, none of them scored below), at the RL demo's rate and step count. The GRPO run with the default
-# answer rewards (`torchrun -m cobra_lit.grpo --pretrained_checkpoint RUN_DIR`) still runs for the report's GRPO
-# section (nbs/artifacts/grpo/): on the demo it gained nothing held out.
+# finetuned+grpo is `torchrun -m cobra_lit.grpo --pretrained_checkpoint RUN_DIR` with its defaults (answer rewards on
+# the demo questions; run first if absent). finetuned+scst is GRPO with the CIDEr-D caption reward (self-critical
+# training) on the demo caption split; it is scored on that same split, so its demo row is not held out.
 # Scored on the 40 real COCO val2017 images of the shared data folder (main table, nbs/artifacts/*.json) and on the
 # demo data's held-out caption split (nbs/artifacts/demo/). Budgets are small so it runs in minutes on 2 cores.
 # The shared data folder is $COBRA_LIT_DATA when set, else shared/data in this folder or one above it
@@ -29,14 +27,11 @@ GRPO=runs/$(basename "$RUN")+grpo+x7
 if [ ! -f "$GRPO/summary.json" ]; then
   torchrun -m cobra_lit.grpo --pretrained_checkpoint "$RUN" --dataset.dataset_root "$DEMO" --run_id "$(basename "$GRPO")"
 fi
-RL=data/demo-rl-warm-c4  # the RL demo's data (scripts/rl_demo.sh): this demo plus its RL splits
-python -c "import sys; from cobra_lit.train import DemoDatasetConfig as D
-D(dataset_root=sys.argv[1], rl_splits=True, composed_sft=4).prepare()" "$RL"  # writes captions_train.json when absent
-SCST=runs/$(basename "$RUN")+scst-train+x7
+SCST=runs/$(basename "$RUN")+scst+x7
 if [ ! -f "$SCST/summary.json" ]; then
-  python -m cobra_lit.grpo --pretrained_checkpoint "$RUN" --dataset.type coco-captions --dataset.dataset_root "$RL" \
-    --dataset.annotations captions_train.json --rewards cobra_lit.grpo:caption_reward,cobra_lit.grpo:length_penalty \
-    --eval_demo false --optim.learning_rate 1e-4 --max_steps "${SCST_STEPS:-50}" --seed 1 --run_id "$(basename "$SCST")"
+  torchrun -m cobra_lit.grpo --pretrained_checkpoint "$RUN" --dataset.type coco-captions --dataset.dataset_root "$DEMO" \
+    --rewards cobra_lit.grpo:caption_reward,cobra_lit.grpo:length_penalty --reward_weights 1,1 --max_steps "${SCST_STEPS:-40}" \
+    --run_id "$(basename "$SCST")"
 fi
 SHARED=$(python -c 'import os; from cobra_lit.data import shared_data_dir; print(os.path.relpath(shared_data_dir()))')  # relative: the Result JSONs record it
 echo "shared data folder: $SHARED"
@@ -53,19 +48,21 @@ bench() {  # bench DATASET_NAME ANNOTATIONS IMAGES
     --variant finetuned --output "$o/3_finetuned.txt" "${COMMON[@]}"
   python -m cobra_lit.benchmark --checkpoint "$RUN" --annotations "$ann" --images "$img" \
     --scratchpad --variant finetuned+scratchpad --output "$o/4_finetuned+scratchpad.txt" "${COMMON[@]}"
-  python -m cobra_lit.benchmark --checkpoint "$SCST" --annotations "$ann" --images "$img" \
+  python -m cobra_lit.benchmark --checkpoint "$GRPO" --annotations "$ann" --images "$img" \
     --variant finetuned+grpo --output "$o/5_finetuned+grpo.txt" "${COMMON[@]}"
-  python -m cobra_lit.benchmark --checkpoint "$SCST" --annotations "$ann" --images "$img" \
+  python -m cobra_lit.benchmark --checkpoint "$GRPO" --annotations "$ann" --images "$img" \
     --scratchpad --variant finetuned+grpo+scratchpad --output "$o/6_finetuned+grpo+scratchpad.txt" "${COMMON[@]}"
-  python -m cobra_lit.benchmark compare "$o"/[1-6]_*.json --output "$o/compare" --n_boot 200
+  python -m cobra_lit.benchmark --checkpoint "$SCST" --annotations "$ann" --images "$img" \
+    --variant finetuned+scst --output "$o/7_finetuned+scst.txt" "${COMMON[@]}"
+  python -m cobra_lit.benchmark compare "$o"/[1-7]_*.json --output "$o/compare" --n_boot 200
 }
 bench coco "$SHARED/coco/annotations/captions_val2017_images.json" "$SHARED/coco/images/val2017"
 bench demo "$DEMO/captions_test.json" "$DEMO/images"
 # artifacts the report page renders
 mkdir -p nbs/artifacts/demo
-cp "$OUTDIR"/coco/[1-6]_*.json nbs/artifacts/
+cp "$OUTDIR"/coco/[1-7]_*.json nbs/artifacts/
 cp "$OUTDIR"/coco/compare/compare.{md,csv,png} nbs/artifacts/
-cp "$OUTDIR"/demo/[1-6]_*.json "$OUTDIR"/demo/compare/compare.{md,csv,png} nbs/artifacts/demo/
+cp "$OUTDIR"/demo/[1-7]_*.json "$OUTDIR"/demo/compare/compare.{md,csv,png} nbs/artifacts/demo/
 python - "$RUN" <<'PY'  # the run's summary plus its loss curve and where it ran (20_train prints them)
 import json, os, sys, torch
 run = sys.argv[1]; s = json.load(open(f'{run}/summary.json'))
@@ -78,7 +75,7 @@ PY
 mkdir -p nbs/artifacts/grpo
 cp "$GRPO/summary.json" nbs/artifacts/grpo/summary.json; cp "$GRPO/logs/train.jsonl" nbs/artifacts/grpo/train.jsonl
 cp "$SCST/logs/train.jsonl" nbs/artifacts/grpo/scst_train.jsonl
-python -m cobra_lit.traces nbs/artifacts/[1-6]_*.json --llava-cot "$SHARED/llava_cot/samples.json" \
+python -m cobra_lit.traces nbs/artifacts/[1-7]_*.json --llava-cot "$SHARED/llava_cot/samples.json" \
   --image-root "$SHARED/coco/images/val2017" --html nbs/artifacts/traces_viewer.html --limit 40 --thumb 128
 cat "$OUTDIR"/coco/compare/compare.md
 [ "${RL_DEMO:-1}" = 0 ] || bash scripts/rl_demo.sh
