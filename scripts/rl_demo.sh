@@ -9,8 +9,8 @@
 # 2. A: GRPO on the composed prompts (training images) with the answer and format rewards, SEEDS seeds,
 #    A_STEPS steps each (fixed here, before the runs). B: SCST, GRPO with the CIDEr-D caption reward on the training
 #    caption split, B_STEPS steps, SEEDS seeds; and once with Rennie's greedy baseline (--baseline greedy).
-# 3. Baselines at the RL runs' training wall-clock: more supervised training on the same mix (SFT_STEPS, one run for
-#    A and B); rejection-sampling fine-tuning (RFT: 8 samples of RFT_PROMPTS prompts, the right ones kept, then
+# 3. Baselines given at least the RL runs' training wall-clock (the curves show them at every checkpoint): more
+#    supervised training on the same mix (SFT_STEPS, one run for A and B); rejection-sampling fine-tuning (RFT: 8 samples of RFT_PROMPTS prompts, the right ones kept, then
 #    RFT_STEPS supervised steps); for B also the minimum-Bayes-risk choice among 8 samples of the start model.
 # 4. Held-out: the 400 composed questions on test images (greedy, pass@1 and pass@8 at T = 1) and the 200 test images'
 #    captions (CIDEr-D); curves over each run's checkpoints (first CURVE_N questions, greedy); the table.
@@ -74,7 +74,7 @@ for s in $SEEDS; do curve A-rl-x$s A-rl-x$s "${A[@]}"; curve B-scst-x$s B-scst-x
 curve A-more-sft more-sft "${A[@]}"; curve B-more-sft more-sft "${B[@]}"; curve A-rft A-rft "${A[@]}"
 ev curve-A-start "$START" "${A[@]}" --k 0 --limit "$CURVE_N"; ev curve-B-start "$START" "${B[@]}" --k 0 --limit "$CURVE_N"
 python - "$R" "$OUT" "$ART" "$SEEDS" <<'PY'
-import json, os, shutil, sys
+import json, os, sys
 from pathlib import Path
 from cobra_lit.rldemo import checkpoint_wall_clock, main
 R, OUT, ART, seeds = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4].split()
