@@ -145,15 +145,16 @@ def rl_table(arms: list, n_boot: int = 10_000) -> list[dict]:
         rel = lambda d: d / max(abs(np.mean(base)), 1e-12)
         extra = lambda evs: {k: float(np.mean([np.mean(e[k]) for e in evs])) for k in ('pass1', 'pass8')
                              if all(k in e for e in evs)}  # T = 1 sampling, beside the greedy score
-        row = lambda arm, seed, scores, wall, vs, d, x: {
-            'task': task, 'arm': arm, 'seed': seed, 'metric': m, 'score': float(np.mean(scores)), 'wall_s': wall,
+        row = lambda arm, seed, scores, wall, vs, d, x, metric=m: {
+            'task': task, 'arm': arm, 'seed': seed, 'metric': metric, 'score': float(np.mean(scores)), 'wall_s': wall,
             'vs': vs, **x, **({'diff': d['diff'], 'ci95': d['ci95'], 'p': d['p'], 'rel_diff': rel(d['diff'])} if d else {})}
         score = lambda a: a['eval'][a.get('metric', m)]  # an arm may read another score of its eval (e.g. mbr8)
         rows.append(row('start', None, base, 0.0, None, None, extra([start['eval']])))
         rl = [a for a in mine if a['arm'] == 'rl']
         for a in mine:
             if a['arm'] != 'start': rows.append(row(a['arm'], a.get('seed'), score(a), a.get('wall_s'), 'start',
-                                                    paired(base, score(a), n_boot), extra([a['eval']])))
+                                                    paired(base, score(a), n_boot), extra([a['eval']]),
+                                                    a.get('metric', m)))
         if rl:
             rl_scores = pooled([{'ids': a['eval']['ids'], m: score(a)} for a in rl], m)
             wall, x = float(np.mean([a.get('wall_s') or 0 for a in rl])), extra([a['eval'] for a in rl])
