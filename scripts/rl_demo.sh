@@ -8,12 +8,14 @@
 #    `torchrun -m cobra_lit.train --dataset.rl_splits true`.
 # 2. A: GRPO on the composed prompts (training images) with the answer and format rewards, SEEDS seeds,
 #    A_STEPS steps each (fixed here, before the runs). B: SCST, GRPO with the CIDEr-D caption reward on the training
-#    caption split, B_STEPS steps, rollouts at top_p B_TOP_P (0.9), SEEDS seeds; and once with Rennie's greedy baseline (--baseline greedy).
+#    caption split, B_STEPS steps, rollouts at top_p B_TOP_P (0.9), SEEDS seeds; and once with Rennie's greedy
+#    baseline (--baseline greedy).
 # 3. Baselines given at least the RL runs' training wall-clock (the curves show them at every checkpoint): more
-#    supervised training on the same mix (SFT_STEPS, one run for A and B); rejection-sampling fine-tuning (RFT: 8 samples of RFT_PROMPTS prompts, the right ones kept, then
-#    RFT_STEPS supervised steps); for B also the minimum-Bayes-risk choice among 8 samples of the start model.
-#    C: B again from the longer supervised run (more-sft: Rennie et al. start SCST from a converged supervised model),
-#    SEEDS seeds, against SFT_STEPS more supervised steps from there (more-sft2).
+#    supervised training on the same mix (SFT_STEPS, one run for A and B); rejection-sampling fine-tuning (RFT: 8
+#    samples of RFT_PROMPTS prompts, the right ones kept, then RFT_STEPS supervised steps); for B also the
+#    minimum-Bayes-risk choice among 8 samples of the start model.
+#    C: B again from the longer supervised run (more-sft: Rennie et al. start SCST where supervised training has
+#    stopped improving), SEEDS seeds, against SFT_STEPS more supervised steps from there (more-sft2).
 # 4. Held-out: the 400 composed questions on test images (greedy, pass@1 and pass@8 at T = 1) and the 200 test images'
 #    captions (CIDEr-D, B and C); curves over each run's checkpoints (first CURVE_N questions, greedy); the table.
 # Each run is one process on THREADS threads (default 2), JOBS at a time (default 1: alone, so the wall-clocks compare).
