@@ -29,8 +29,9 @@ from .train import (FINGERPRINT_KEYS, CocoCaptionsConfig, DatasetConfig, DemoDat
 __all__ = ['caption_reward', 'LOSS_TYPES', 'DEFAULT_REWARDS', 'DEFAULT_WEIGHTS', 'BASELINES', 'GRPO_KEYS', 'format_reward',
            'answer_reward', 'CaptionReward', 'length_penalty', 'RewardError', 'load_reward_funcs', 'reward_keys',
            'compute_rewards', 'group_advantages', 'grpo_loss', 'sample_tokens', 'sample_uniforms', 'Rollout', 'rollout',
-           'completion_inputs', 'completion_logps', 'prompt_records', 'GRPOConfig', 'parse_grpo_config', 'unsharded',
-           'GRPOTrainer', 'ScoredRollout', 'high_entropy_mask', 'update_chunks', 'StepStats', 'grpo', 'main']
+           'concat_rollouts', 'completion_inputs', 'completion_logps', 'prompt_records', 'GRPOConfig',
+           'parse_grpo_config', 'unsharded', 'GRPOTrainer', 'ScoredRollout', 'high_entropy_mask', 'update_chunks',
+           'StepStats', 'grpo', 'main']
 
 # %% ../nbs/20c_grpo.ipynb #20ca6f42
 def format_reward(prompts: list, completions: list, **columns) -> list[float]:
@@ -293,6 +294,18 @@ def rollout(model, tokenizer, images: list, prompts: list, group_size: int, unif
                    {'prefill_s': t1 - t0, 'decode_s': t2 - t1, 'tokens': int(d.mask.sum())},
                    d.entropies.cpu() if entropies else None)
 
+
+def concat_rollouts(parts: list) -> Rollout:
+    "One `Rollout` of several decoded one after another (prompts in order; completions padded to the longest)."
+    if len(parts) == 1: return parts[0]
+    T = max(r.completion_ids.shape[1] for r in parts)
+    cat = lambda f, v: torch.cat([nn.functional.pad(getattr(r, f), (0, T - r.completion_ids.shape[1]), value=v) for r in parts])
+    return Rollout(sum((r.prompt_ids for r in parts), []), cat('completion_ids', PAD_ID), cat('mask', 0),
+                   cat('logps', 0.), sum((r.texts for r in parts), []), torch.cat([r.truncated for r in parts]),
+                   parts[0].group_size, sum(r.prefill_rows for r in parts),
+                   {k: sum(r.timings[k] for r in parts) for k in parts[0].timings},
+                   cat('entropies', 0.) if parts[0].entropies is not None else None)
+
 # %% ../nbs/20c_grpo.ipynb #f6c8f9fa
 def completion_inputs(ro: Rollout, rows: Sequence[int], width: Optional[int] = None) -> tuple:
     """Training inputs for rollout rows: `input_ids` (n, L) = prompt + completion (PAD after), `labels` on the
@@ -357,6 +370,10 @@ class GRPOConfig(TrainConfig):
     max_completion_length: int = 120  # tokens per completion at most (the demo answers are <= ~90)
     temperature: float = 1.0  # sampling temperature of the rollouts (and of the log-probs of the loss)
     top_p: float = 1.0
+    # prompts decoded as one batch (0: all of a rank's prompts at once, the fastest). A batch's float rounding depends
+    # on its rows, and a sample near a token boundary can flip with it: 1 decodes each prompt's group alone, so the
+    # sampled tokens, and the whole run, are the same on any number of ranks
+    rollout_prompts: int = 0
     # `--optim.learning_rate` ...: GRPO's own preset (the demo: 5e-4 and above lowered held-out accuracy, 2e-3 and
     # above collapsed); steps and batch sizes are `max_steps` and `prompts_per_step`
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(
@@ -391,6 +408,7 @@ class GRPOConfig(TrainConfig):
         if not 0 < self.top_entropy_quantile <= 1:
             raise ValueError(f'--top_entropy_quantile {self.top_entropy_quantile}: expected 0 < rho <= 1')
         if self.num_generations < 2: raise ValueError('--num_generations must be at least 2 (advantages are relative)')
+        if self.rollout_prompts < 0: raise ValueError(f'--rollout_prompts {self.rollout_prompts}: expected 0 (all) or more')
         return self
 
 
@@ -505,11 +523,14 @@ def generate_rollout(self: GRPOTrainer, recs: list[dict], pos: list[int]) -> Sco
     u = sample_uniforms(cfg.seed, self.step, [p * G + g for p in pos for g in range(G)], cfg.max_completion_length)
     self.model.eval()
     texts = [format_prompt(r['prompt']) for r in recs]
+    k = cfg.rollout_prompts or len(recs)
+    chunks = [slice(i, i + k) for i in range(0, len(recs), k)]  # decoded one after another (`rollout_prompts`)
     with unsharded(self.model, self.hp.train_strategy != 'fsdp-shard-grad-op'), self.autocast_ctx():
-        ro = rollout(self.model, self.tokenizer, images, texts, G, u,
-                     cfg.max_completion_length, cfg.temperature, cfg.top_p, entropies=cfg.top_entropy_quantile < 1)
-        greedy = generate(self.model, images, texts, cfg.max_completion_length, tokenizer=self.tokenizer) \
-            if cfg.baseline == 'greedy' else None
+        ro = concat_rollouts([rollout(self.model, self.tokenizer, images[c], texts[c], G, u[c.start * G:c.stop * G],
+                                      cfg.max_completion_length, cfg.temperature, cfg.top_p,
+                                      entropies=cfg.top_entropy_quantile < 1) for c in chunks])
+        greedy = [generate(self.model, images[c], texts[c], cfg.max_completion_length, tokenizer=self.tokenizer)
+                  for c in chunks] if cfg.baseline == 'greedy' else None
     one = {k: [r.get(k) for r in recs] for k in set().union(*recs) - {'prompt'}}  # the records' columns, per prompt
     cols = {k: [x for x in v for _ in range(G)] for k, v in one.items()}           # and per completion
     prompts = [r['prompt'] for r in recs for _ in range(G)]
@@ -519,9 +540,10 @@ def generate_rollout(self: GRPOTrainer, recs: list[dict], pos: list[int]) -> Sco
     acc = answer_reward(prompts, ro.texts, **cols) if 'answer' in cols else None
     base = None
     if greedy is not None:  # Rennie et al.'s self-critical baseline: the reward of the prompt's greedy completion
+        g = {f: sum((getattr(o, f) for o in greedy), []) for f in ('texts', 'finish_reasons', 'token_ids')}
         base, _ = compute_rewards(self.reward_funcs, list(cfg.reward_weights), [r['prompt'] for r in recs],
-                                  greedy.texts, {**one, 'truncated': [f == 'length' for f in greedy.finish_reasons],
-                                                 'completion_ids': greedy.token_ids})  # EOS kept, as in `ids`
+                                  g['texts'], {**one, 'truncated': [f == 'length' for f in g['finish_reasons']],
+                                               'completion_ids': g['token_ids']})  # EOS kept, as in `ids`
     return ScoredRollout(ro, images, total, per, acc, base)
 
 

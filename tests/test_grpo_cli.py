@@ -32,7 +32,8 @@ def args(work, run_id, steps=3, *extra):
             '--dataset.dataset_root', str(work/'demo'), '--dataset.n_train', '16', '--dataset.n_test', '4',
             '--eval_demo', 'false', '--max_steps', str(steps), '--prompts_per_step', '2', '--num_generations', '3',
             '--max_completion_length', '10', '--rewards', 'grpo_rewards:vowel_share', '--reward_weights', '1',
-            '--optim.learning_rate', '1e-2', '--top_entropy_quantile', '0.5', *extra]  # the global entropy threshold too
+            '--optim.learning_rate', '1e-2', '--top_entropy_quantile', '0.5',  # the global entropy threshold too
+            '--rollout_prompts', '1', *extra]  # each prompt's group decoded alone: the same floats on any layout
 
 
 def run(cmd, work, check=True, env=None):
@@ -83,9 +84,10 @@ def test_two_ranks_match_one_process(variant, single, work):
         for k in ('reward_mean', 'reward_std', 'completion_len_mean', 'loss', 'grad_norm', 'clip_frac', 'kl',
                   'frac_zero_std_groups', 'reward/vowel_share', 'reward_greedy'):
             assert (k in a) == (k in b) and (k not in a or a[k] == pytest.approx(b[k], rel=1e-12, abs=1e-15)), (k, a, b)
-        # the decode runs each rank's rows as one batch: its floats (entropies, sampling log-probs) may differ in the
-        # last float32 bits between layouts; the tokens it samples, and all the update computes, do not
-        assert a['entropy_mean'] == pytest.approx(b['entropy_mean'], rel=1e-5) and max(a['logp_gap'], b['logp_gap']) < 1e-4
+        # --rollout_prompts 1: every decode batch is one prompt's group on either layout, so even the decode's floats
+        # agree (with a rank's prompts in one batch they differ in the last bits, and on this near-uniform random model
+        # a sample near a token boundary flips: measured on an AMD EPYC, the greedy-baseline run's step 2)
+        assert a['entropy_mean'] == pytest.approx(b['entropy_mean'], rel=1e-12) and max(a['logp_gap'], b['logp_gap']) < 1e-4
     if 'kl' in variant and '--num_iterations' not in VARIANTS[variant]:
         assert one[0]['kl'] == two[0]['kl'] == 0, (one[0], two[0])  # the reference is the policy at step 1
     assert all(('reward_greedy' in r) == ('greedy' in variant) for r in one + two), one
