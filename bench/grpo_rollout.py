@@ -7,6 +7,9 @@ include the prefill(s) and the image encoding. Weights are random (speed does no
 
   python bench/grpo_rollout.py --model cobra-tiny --device cpu --prompt-tokens 128 --new-tokens 64
   python bench/grpo_rollout.py --model cobra-3b --device cuda --dtype bfloat16 --prompt-tokens 768 --new-tokens 256
+
+`--prompts P` (default 8) also times GRPO's `--rollout_prompts`: P prompts x G (the largest of --groups) decoded as
+one batch (0, the default) against one prompt's group at a time (1: the same tokens on any rank layout).
 """
 import argparse, json, platform, time
 from pathlib import Path
@@ -15,7 +18,7 @@ import torch
 from PIL import Image
 
 from cobra_lit.data import format_prompt, load_tokenizer
-from cobra_lit.grpo import rollout, sample_uniforms
+from cobra_lit.grpo import concat_rollouts, rollout, sample_uniforms
 from cobra_lit.model import build_vlm
 
 
@@ -50,6 +53,7 @@ def main():
     ap.add_argument('--new-tokens', type=int, default=64)
     ap.add_argument('--groups', default='1,4,8,16')
     ap.add_argument('--repeats', type=int, default=2)
+    ap.add_argument('--prompts', type=int, default=8, help='prompts for the --rollout_prompts 0 vs 1 timing (0: skip)')
     ap.add_argument('--out', default=None, help='also write the results as JSON here')
     a = ap.parse_args()
     dev, dt = torch.device(a.device), getattr(torch, a.dtype)
@@ -77,6 +81,18 @@ def main():
     print('aggregate tok/s relative to G=1:', ', '.join(f"G={r['G']}: x{r['vs_G1']:.2f}" for r in rows))
     res = {'device': device_name(dev), 'model': a.model, 'dtype': a.dtype, 'prompt_tokens': a.prompt_tokens,
            'new_tokens': a.new_tokens, 'torch': torch.__version__, 'rows': rows}
+    if a.prompts:  # --rollout_prompts 0 (all P prompts' P x G rows in one decode) against 1 (P decodes of G rows)
+        P, G = a.prompts, rows[-1]['G']
+        u = sample_uniforms(0, 0, range(P * G), a.new_tokens)
+        whole = lambda: rollout(model, tok, [image] * P, [prompt] * P, G, u, a.new_tokens)
+        each = lambda: concat_rollouts([rollout(model, tok, [image], [prompt], G, u[i * G:(i + 1) * G], a.new_tokens)
+                                        for i in range(P)])
+        t0, r0 = timed(whole, dev, a.repeats)
+        t1, r1 = timed(each, dev, a.repeats)
+        n0, n1 = int(r0.mask.sum()), int(r1.mask.sum())
+        res['rollout_prompts'] = {'P': P, 'G': G, 'all_tok_s': n0 / t0, 'one_tok_s': n1 / t1, 'slowdown': t1 / t0}
+        print(f"--rollout_prompts, {P} prompts x G={G}: 0 (one batch) {n0 / t0:9.1f} tok/s   1 (per prompt) "
+              f"{n1 / t1:9.1f} tok/s   x{t1 / t0:.2f} the time", flush=True)
     print(f"device: {res['device']}, model {a.model}, {a.dtype}, prompt ~{a.prompt_tokens} tokens + image, "
           f"{a.new_tokens} new tokens")
     if a.out: Path(a.out).write_text(json.dumps(res, indent=1))
