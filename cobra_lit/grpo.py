@@ -18,7 +18,7 @@ from torch.distributed.fsdp import FSDPModule
 from .data import (EOS_ID, IGNORE_INDEX, PAD_ID, check_records, check_relative, format_prompt, load_llava_cot,
     load_tokenizer, open_image, parse_answer, parse_stages, stage_caption)
 from .model import ModelConfig  # the type of GRPOConfig.model (the docs render it)
-from .generate import (clear_decode_graphs, decode_tokens, generate, index_pixel_values,
+from .generate import (_Finish, clear_decode_graphs, decode_tokens, generate, index_pixel_values,
     pixel_values_for, prefill, sampling_probs)
 from .strategy import (LoraConfig, OptimConfig, all_reduce, apply_fsdp, atomic_write_text, kill_point, stage_preset,
     clip_and_step, peak_memory_mb)
@@ -26,12 +26,12 @@ from .train import (FINGERPRINT_KEYS, CocoCaptionsConfig, DatasetConfig, DemoDat
     Trainer, build_model, command, log, parse_train_config, run_trainer)
 
 # %% auto #0
-__all__ = ['caption_reward', 'LOSS_TYPES', 'DEFAULT_REWARDS', 'DEFAULT_WEIGHTS', 'BASELINES', 'GRPO_KEYS', 'format_reward',
-           'answer_reward', 'CaptionReward', 'length_penalty', 'RewardError', 'load_reward_funcs', 'reward_keys',
-           'compute_rewards', 'group_advantages', 'grpo_loss', 'sample_tokens', 'sample_uniforms', 'Rollout', 'rollout',
-           'concat_rollouts', 'completion_inputs', 'completion_logps', 'prompt_records', 'GRPOConfig',
-           'parse_grpo_config', 'unsharded', 'GRPOTrainer', 'ScoredRollout', 'high_entropy_mask', 'update_chunks',
-           'StepStats', 'grpo', 'main']
+__all__ = ['caption_reward', 'LOSS_TYPES', 'DEFAULT_REWARDS', 'DEFAULT_WEIGHTS', 'BASELINES', 'GRPO_OPTIM', 'GRPO_KEYS',
+           'format_reward', 'answer_reward', 'CaptionReward', 'length_penalty', 'RewardError', 'load_reward_funcs',
+           'reward_keys', 'compute_rewards', 'group_advantages', 'grpo_loss', 'sample_tokens', 'sample_uniforms',
+           'Rollout', 'rollout', 'concat_rollouts', 'completion_inputs', 'completion_logps', 'prompt_records',
+           'GRPOConfig', 'parse_grpo_config', 'unsharded', 'GRPOTrainer', 'ScoredRollout', 'high_entropy_mask',
+           'update_chunks', 'StepStats', 'grpo', 'main']
 
 # %% ../nbs/20c_grpo.ipynb #20ca6f42
 def format_reward(prompts: list, completions: list, **columns) -> list[float]:
@@ -267,11 +267,12 @@ class Rollout:
 @torch.no_grad()
 def rollout(model, tokenizer, images: list, prompts: list, group_size: int, uniforms: torch.Tensor,
             max_new_tokens: int = 128, temperature: float = 1.0, top_p: float = 1.0, eos_token_id: int = EOS_ID,
-            cuda_graph: Optional[bool] = None, entropies: bool = False) -> Rollout:
+            cuda_graph: Optional[bool] = None, entropies: bool = False, stop: Sequence[str] = ()) -> Rollout:
     """Prefill each (image, prompt) once, clone its recurrent state `group_size` times and decode all P x G rows
     together with `generate.decode_tokens`, sampling with `uniforms` (N, max_new_tokens). A transformer would re-read
     the prefix per sample; a Mamba state is the prefix. `entropies` also records each token's entropy (an exp over the
-    vocabulary per token)."""
+    vocabulary per token); a row also ends once its text holds one of the `stop` strings (the token that completes it
+    kept: not truncated)."""
     P, G = len(prompts), group_size
     if uniforms.shape[0] != P * G: raise ValueError(f'{uniforms.shape[0]} uniform rows for {P} prompts x {G} samples')
     ids = [tokenizer(p)['input_ids'] for p in prompts]
@@ -282,14 +283,18 @@ def rollout(model, tokenizer, images: list, prompts: list, group_size: int, unif
     st = st.select(torch.arange(P).repeat_interleave(G))  # (P x G) rows, each its own copy of its prompt's state
     dev, u = st.logits.device, uniforms.to(st.logits.device)
     t1 = time.perf_counter()
+    fin = _Finish(P * G, tokenizer, list(stop), None, eos_token_id) if stop else None
+    def finished(ids, t):  # the rows whose text now holds a stop string (EOS and the budget too)
+        fin.add(ids.tolist(), last=t == max_new_tokens - 1); return fin.done.to(ids.device)
     d = decode_tokens(model, st, max_new_tokens, lambda logits, t: sample_tokens(logits, u[:, t], temperature, top_p),
                       eos_token_id, len(tokenizer), temperature, logps=True, entropies=entropies, cuda_graph=cuda_graph,
-                      keep_states=False)
+                      keep_states=False, finished=finished if stop else None)
     if dev.type == 'cuda': torch.cuda.synchronize()
     t2 = time.perf_counter()
     bodies = [r[:n] for r, n in zip(d.token_ids.tolist(), d.mask.sum(1).tolist())]
     truncated = torch.tensor([not b or b[-1] != eos_token_id for b in bodies])
-    texts = [tokenizer.decode(b if cut else b[:-1]) for b, cut in zip(bodies, truncated.tolist())]
+    if stop: truncated &= torch.tensor([r != 'stop' for r in fin.reasons])
+    texts = [tokenizer.decode(b[:-1] if b and b[-1] == eos_token_id else b) for b in bodies]
     return Rollout(ids, d.token_ids.cpu(), d.mask.cpu(), d.logps.cpu(), texts, truncated, G, rows,
                    {'prefill_s': t1 - t0, 'decode_s': t2 - t1, 'tokens': int(d.mask.sum())},
                    d.entropies.cpu() if entropies else None)
@@ -360,6 +365,10 @@ DEFAULT_WEIGHTS = (0.5, 1.0, 1.0)
 BASELINES = ('group', 'greedy')
 
 
+GRPO_OPTIM = dict(learning_rate=1e-4, weight_decay=0.0, max_grad_norm=1.0, lr_scheduler_type='constant',
+                  warmup_ratio=0.0)  # GRPO's optimiser preset (the demo: lr 5e-4 and above lowered held-out accuracy)
+
+
 @dataclass
 class GRPOConfig(TrainConfig):
     "Everything `torchrun -m cobra_lit.grpo` takes: the trainer's options plus GRPO's; `--help` lists them."
@@ -375,10 +384,11 @@ class GRPOConfig(TrainConfig):
     # near a token boundary can flip with it: 1 decodes each prompt's group alone, so the sampled tokens, and the whole
     # run, are the same on any number of ranks
     rollout_prompts: int = 0
-    # `--optim.learning_rate` ...: GRPO's own preset (the demo: 5e-4 and above lowered held-out accuracy, 2e-3 and
-    # above collapsed); steps and batch sizes are `max_steps` and `prompts_per_step`
-    optim: OptimConfig = field(default_factory=lambda: OptimConfig(
-        learning_rate=1e-4, weight_decay=0.0, max_grad_norm=1.0, lr_scheduler_type='constant', warmup_ratio=0.0))
+    # `--optim.learning_rate` ...: a field left None takes GRPO's preset (`GRPO_OPTIM`), then the finetune stage's;
+    # steps and batch sizes are `max_steps` and `prompts_per_step`
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    # end each rollout at this string, kept (e.g. '</CAPTION>': the caption reward reads nothing after it); '': at EOS
+    stop: str = ''
     epsilon: float = 0.2  # clip range of the ratio
     num_iterations: int = 1  # mu: optimizer passes over each rollout batch
     beta: float = 0.0  # KL weight to the starting model (0: no reference model is loaded)
@@ -423,7 +433,7 @@ def parse_grpo_config(argv: Optional[list[str]] = None) -> GRPOConfig:
 GRPO_KEYS = ('num_generations', 'prompts_per_step', 'max_steps', 'max_completion_length', 'temperature', 'top_p',
              'epsilon', 'num_iterations', 'beta',
              'loss_type', 'scale_rewards', 'baseline', 'mask_truncated_completions', 'rewards', 'reward_weights',
-             'freeze_embeddings', 'top_entropy_quantile')
+             'freeze_embeddings', 'top_entropy_quantile', 'stop')
 
 # %% ../nbs/20c_grpo.ipynb #84108ddf
 @contextlib.contextmanager
@@ -454,7 +464,7 @@ class GRPOTrainer(Trainer):
         # a step is `prompts_per_step` prompts over the ranks; the rest of the preset is the finetune stage's
         steps = dict(max_steps=c.max_steps, epochs=1, global_batch_size=c.prompts_per_step,
                      per_device_batch_size=c.prompts_per_step // w)
-        return dataclasses.replace(c.optim.resolve(stage_preset(c.model, 'finetune')), **steps)
+        return dataclasses.replace(c.optim.resolve({**stage_preset(c.model, 'finetune'), **GRPO_OPTIM}), **steps)
 
     @property
     def updates_per_step(self) -> int: return self.cfg.num_iterations
@@ -523,15 +533,15 @@ def generate_rollout(self: GRPOTrainer, recs: list[dict], pos: list[int]) -> Sco
     images = [open_image(self.image_root/check_relative(r['image']), r.get('id')) for r in recs]
     u = sample_uniforms(cfg.seed, self.step, [p * G + g for p in pos for g in range(G)], cfg.max_completion_length)
     self.model.eval()
-    texts = [format_prompt(r['prompt']) for r in recs]
+    texts, stop = [format_prompt(r['prompt']) for r in recs], [cfg.stop] if cfg.stop else []
     k = cfg.rollout_prompts or len(recs)
     chunks = [slice(i, i + k) for i in range(0, len(recs), k)]  # decoded one after another (`rollout_prompts`)
     with unsharded(self.model, self.hp.train_strategy != 'fsdp-shard-grad-op'), self.autocast_ctx():
         ro = concat_rollouts([rollout(self.model, self.tokenizer, images[c], texts[c], G, u[c.start * G:c.stop * G],
                                       cfg.max_completion_length, cfg.temperature, cfg.top_p,
-                                      entropies=cfg.top_entropy_quantile < 1) for c in chunks])
-        greedy = [generate(self.model, images[c], texts[c], cfg.max_completion_length, tokenizer=self.tokenizer)
-                  for c in chunks] if cfg.baseline == 'greedy' else None
+                                      entropies=cfg.top_entropy_quantile < 1, stop=stop) for c in chunks])
+        greedy = [generate(self.model, images[c], texts[c], cfg.max_completion_length, tokenizer=self.tokenizer,
+                           stop=stop) for c in chunks] if cfg.baseline == 'greedy' else None
     one = {k: [r.get(k) for r in recs] for k in set().union(*recs) - {'prompt'}}  # the records' columns, per prompt
     cols = {k: [x for x in v for _ in range(G)] for k, v in one.items()}           # and per completion
     prompts = [r['prompt'] for r in recs for _ in range(G)]

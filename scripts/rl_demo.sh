@@ -31,6 +31,9 @@ SEEDS=${SEEDS:-"1 2 3"}; A_STEPS=${A_STEPS:-60}; B_STEPS=${B_STEPS:-50}; SAVE=${
 SFT_STEPS=${SFT_STEPS:-1400}; RFT_PROMPTS=${RFT_PROMPTS:-400}; RFT_STEPS=${RFT_STEPS:-900}; CURVE_N=${CURVE_N:-100}
 JOBS=${JOBS:-1}; A_LR=${A_LR:-3e-4}; B_LR=${B_LR:-1e-4}; SFT_LR=${SFT_LR:-1e-3}
 B_TOP_P=${B_TOP_P:-0.9}  # B's rollouts: nucleus sampling (at 1.0, 7% of the start's samples leave the format; see 30c)
+# the schedule A, B and C were measured with: 5% warmup, then cosine decay (the finetune stage's, which GRPO took
+# whenever --optim.learning_rate was given, before GRPO_OPTIM held; GRPO's own is constant: scripts/rl_demo_scst.sh)
+SCHED=(--optim.lr_scheduler_type linear-warmup+cosine-decay --optim.warmup_ratio 0.05)
 mkdir -p "$R" "$OUT" "$ART"
 DEMO=(--dataset.dataset_root "$ROOT" --dataset.rl_splits true --dataset.composed "$KIND" --dataset.composed_sft "$N_SFT")
 [ -f "$START/checkpoints/checkpoint-latest.pt" ] || OMP_NUM_THREADS= torchrun -m cobra_lit.train "${DEMO[@]}" --run_id "$(basename "$START")"
@@ -39,12 +42,12 @@ B=(--captions "$ROOT/captions_test.json" --image_root "$ROOT/images")
 done_run() { [ -f "$1/summary.json" ]; }
 grpo_a() { done_run "$R/A-rl-x$1" || python -m cobra_lit.grpo --pretrained_checkpoint "$START" "${DEMO[@]}" \
   --dataset.annotation composed_train.json --dataset.test_json composed_test.json --eval_demo false \
-  --optim.learning_rate "$A_LR" --max_steps "$A_STEPS" --save_interval "$SAVE" --seed "$1" --run_id A-rl-x$1 --run_root_dir "$R"; }
+  --optim.learning_rate "$A_LR" "${SCHED[@]}" --max_steps "$A_STEPS" --save_interval "$SAVE" --seed "$1" --run_id A-rl-x$1 --run_root_dir "$R"; }
 grpo_b() {  # grpo_b SEED NAME BASELINE [FROM [TASK]]: SCST from FROM (default the start), run TASK-NAME-xSEED
   local id=${5:-B}-$2-x$1; done_run "$R/$id" || python -m cobra_lit.grpo --pretrained_checkpoint "${4:-$START}" --dataset.type coco-captions \
   --dataset.dataset_root "$ROOT" --dataset.annotations captions_train.json \
   --rewards cobra_lit.grpo:caption_reward,cobra_lit.grpo:length_penalty --baseline "$3" --eval_demo false \
-  --optim.learning_rate "$B_LR" --top_p "$B_TOP_P" --max_steps "$B_STEPS" --save_interval "$SAVE" --seed "$1" --run_id "$id" --run_root_dir "$R"; }
+  --optim.learning_rate "$B_LR" "${SCHED[@]}" --top_p "$B_TOP_P" --max_steps "$B_STEPS" --save_interval "$SAVE" --seed "$1" --run_id "$id" --run_root_dir "$R"; }
 sft() {  # sft RUN_ID ANNOTATION STEPS [FROM]: more supervised training from FROM (default the start; the demo recipe at SFT_LR)
   done_run "$R/$1" || python -m cobra_lit.train --pretrained_checkpoint "${4:-$START}" "${DEMO[@]}" --dataset.annotation "$2" \
     --eval_demo false --model.finetune_learning_rate "$SFT_LR" --optim.max_steps "$3" --save_interval "$((($3 + 3) / 4))" \
@@ -64,8 +67,8 @@ for s in $SEEDS; do tasks+=("grpo_a $s" "grpo_b $s scst group"); done
 tasks+=("sft more-sft llava_cot_100k.json $SFT_STEPS" "rft A --answers $ROOT/composed_train.json"
         "grpo_b 1 scst-greedy greedy")
 export -f grpo_a grpo_b sft rft done_run; export KIND ROOT R START A_STEPS B_STEPS SAVE A_LR B_LR B_TOP_P SFT_LR RFT_PROMPTS RFT_STEPS
-export DEMO_ARGS="${DEMO[*]}"
-run_all() { printf '%s\n' "$@" | xargs -P "$JOBS" -I{} bash -c 'DEMO=($DEMO_ARGS); {} > "$R/log-$(echo {} | tr " /" "__").txt" 2>&1'; }
+export DEMO_ARGS="${DEMO[*]}" SCHED_ARGS="${SCHED[*]}"
+run_all() { printf '%s\n' "$@" | xargs -P "$JOBS" -I{} bash -c 'DEMO=($DEMO_ARGS); SCHED=($SCHED_ARGS); {} > "$R/log-$(echo {} | tr " /" "__").txt" 2>&1'; }
 run_all "${tasks[@]}"
 tasks=("sft more-sft2 llava_cot_100k.json $SFT_STEPS $R/more-sft")  # C: from more-sft, once it is there
 for s in $SEEDS; do tasks+=("grpo_b $s scst group $R/more-sft C"); done
