@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The RL demo's SCST, part D (nbs/30c_rl_demo.ipynb): B's SCST with its rollouts ended at the rewarded stage.
 #
-#   bash scripts/rl_demo_scst.sh       # after scripts/rl_demo.sh (its start, more-sft and B's evaluation are reused)
+#   bash scripts/rl_demo_scst.sh                   # D; after scripts/rl_demo.sh (its start, more-sft, B's evaluation)
+#   BASELINE=greedy bash scripts/rl_demo_scst.sh   # E: D with Rennie's self-critical (greedy caption) baseline
 #
 # D: from B's start, GRPO with the CIDEr-D caption reward on the training caption split, rollouts at top_p 0.9 that
 # end at '</CAPTION>' (`--stop`: the reward reads nothing after it, so the later stages cost decode and update time
@@ -9,6 +10,7 @@
 # decay), D_STEPS steps (fixed before the runs: 95: 5.5 s a step in a 6-step timing run, so 9 minutes), SEEDS seeds.
 # Held-out: the 200 test images' captions (CIDEr-D, greedy), against B's start, more supervised training from it
 # (more-sft) and the minimum-Bayes-risk choice among 8 samples; curves over each run's checkpoints (first CURVE_N).
+# E is D with --baseline greedy (the same steps: 5.65 s a step in a 5-step timing run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -n "${VIRTUAL_ENV:-}" ] || . .venv/bin/activate
@@ -16,41 +18,43 @@ export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} TOKENIZERS_PARALLELISM=false OMP_NUM_
 KIND=${COMPOSED:-warm-yn}; N_SFT=${COMPOSED_SFT:-4}; TAG=${KIND%-yn}-c$N_SFT
 ROOT=data/demo-rl-$TAG; R=runs/rl-demo-$TAG; OUT=results/rl-demo-$TAG; ART=${ART:-nbs/artifacts/rl}
 START=runs/demo-rl-$TAG+cobra-tiny+stage-full-finetune+x7
+BASELINE=${BASELINE:-group}; T=$([ "$BASELINE" = group ] && echo D || echo E); t=${T,,}
 SEEDS=${SEEDS:-"1 2 3"}; D_STEPS=${D_STEPS:-95}; SAVE=${SAVE:-19}; CURVE_N=${CURVE_N:-100}
 for f in "$START/checkpoints/checkpoint-latest.pt" "$R/more-sft/summary.json" "$OUT/B-start.json" "$OUT/B-more-sft.json"; do
   [ -f "$f" ] || { echo "missing $f: run scripts/rl_demo.sh first" >&2; exit 1; }; done
 B=(--captions "$ROOT/captions_test.json" --image_root "$ROOT/images")
 for s in $SEEDS; do
-  [ -f "$R/D-scst-x$s/summary.json" ] || python -m cobra_lit.grpo --pretrained_checkpoint "$START" \
+  [ -f "$R/$T-scst-x$s/summary.json" ] || python -m cobra_lit.grpo --pretrained_checkpoint "$START" \
     --dataset.type coco-captions --dataset.dataset_root "$ROOT" --dataset.annotations captions_train.json \
-    --rewards cobra_lit.grpo:caption_reward,cobra_lit.grpo:length_penalty --stop '</CAPTION>' --top_p 0.9 \
-    --eval_demo false --max_steps "$D_STEPS" --save_interval "$SAVE" --seed "$s" --run_id "D-scst-x$s" \
-    --run_root_dir "$R" > "$R/log-d-scst-$s.txt" 2>&1
+    --rewards cobra_lit.grpo:caption_reward,cobra_lit.grpo:length_penalty --stop '</CAPTION>' --top_p 0.9 --baseline "$BASELINE" \
+    --eval_demo false --max_steps "$D_STEPS" --save_interval "$SAVE" --seed "$s" --run_id "$T-scst-x$s" \
+    --run_root_dir "$R" > "$R/log-$t-scst-$s.txt" 2>&1
 done
 ev() { [ -f "$OUT/$1.json" ] || python -m cobra_lit.rldemo eval --checkpoint "${@:2}" --out "$OUT/$1.json"; }
 for s in $SEEDS; do
-  ev D-scst-x$s "$R/D-scst-x$s" "${B[@]}" --k 0
-  ev curve-D-scst-x$s $(ls "$R/D-scst-x$s"/checkpoints/checkpoint-0*.pt) "${B[@]}" --k 0 --limit "$CURVE_N"
+  ev $T-scst-x$s "$R/$T-scst-x$s" "${B[@]}" --k 0
+  ev curve-$T-scst-x$s $(ls "$R/$T-scst-x$s"/checkpoints/checkpoint-0*.pt) "${B[@]}" --k 0 --limit "$CURVE_N"
 done
-python - "$R" "$OUT" "$ART" "$SEEDS" <<'PY'
+python - "$R" "$OUT" "$ART" "$SEEDS" "$T" <<'PY'
 import json, sys
 from pathlib import Path
 from cobra_lit.rldemo import checkpoint_wall_clock, main
-R, OUT, ART, seeds = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4].split()
+R, OUT, ART, seeds, T = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4].split(), sys.argv[5]
+t = T.lower()
 wall = lambda run: max(checkpoint_wall_clock(R/run).values())
-arms = [dict(task='D', arm='start', metric='greedy', eval='B-start.json', wall_s=0.0),
-        *[dict(task='D', arm='rl', seed=int(s), metric='greedy', eval=f'D-scst-x{s}.json', wall_s=wall(f'D-scst-x{s}'))
+arms = [dict(task=T, arm='start', metric='greedy', eval='B-start.json', wall_s=0.0),
+        *[dict(task=T, arm='rl', seed=int(s), metric='greedy', eval=f'{T}-scst-x{s}.json', wall_s=wall(f'{T}-scst-x{s}'))
           for s in seeds],
-        dict(task='D', arm='more-sft', metric='greedy', eval='B-more-sft.json', wall_s=wall('more-sft')),
-        dict(task='D', arm='mbr-of-8', metric='mbr8', eval='B-start.json', wall_s=0.0)]
-(OUT/'manifest-d.json').write_text(json.dumps(arms, indent=1))
-main(['table', str(OUT/'manifest-d.json'), '--out', str(ART/'table-d')])
+        dict(task=T, arm='more-sft', metric='greedy', eval='B-more-sft.json', wall_s=wall('more-sft')),
+        dict(task=T, arm='mbr-of-8', metric='mbr8', eval='B-start.json', wall_s=0.0)]
+(OUT/f'manifest-{t}.json').write_text(json.dumps(arms, indent=1))
+main(['table', str(OUT/f'manifest-{t}.json'), '--out', str(ART/f'table-{t}')])
 curves = {}
 s0 = json.loads((OUT/'curve-B-start.json').read_text())
 mean = lambda v: sum(v) / len(v)
 for s in seeds:
-    pts = json.loads((OUT/f'curve-D-scst-x{s}.json').read_text()); pts = pts if isinstance(pts, list) else [pts]
-    curves[f'D/rl-x{s}'] = [(0.0, mean(s0['greedy']))] + [(p['wall_s'], mean(p['greedy'])) for p in pts]
-(ART/'curves-d.json').write_text(json.dumps(curves, indent=1))
-print((ART/'table-d.md').read_text())
+    pts = json.loads((OUT/f'curve-{T}-scst-x{s}.json').read_text()); pts = pts if isinstance(pts, list) else [pts]
+    curves[f'{T}/rl-x{s}'] = [(0.0, mean(s0['greedy']))] + [(p['wall_s'], mean(p['greedy'])) for p in pts]
+(ART/f'curves-{t}.json').write_text(json.dumps(curves, indent=1))
+print((ART/f'table-{t}.md').read_text())
 PY
