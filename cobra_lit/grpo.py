@@ -461,7 +461,7 @@ class GRPOTrainer(Trainer):
         c, w = self.cfg, self.env.world_size
         if c.prompts_per_step % w:
             raise ValueError(f'--prompts_per_step {c.prompts_per_step} does not split over {w} ranks')
-        # a step is `prompts_per_step` prompts over the ranks; the rest of the preset is the finetune stage's
+        # a step is `prompts_per_step` prompts over the ranks; the rest: `--optim.*`, else GRPO_OPTIM, else finetune's
         steps = dict(max_steps=c.max_steps, epochs=1, global_batch_size=c.prompts_per_step,
                      per_device_batch_size=c.prompts_per_step // w)
         return dataclasses.replace(c.optim.resolve({**stage_preset(c.model, 'finetune'), **GRPO_OPTIM}), **steps)

@@ -26,7 +26,8 @@ B=(--captions "$ROOT/captions_test.json" --image_root "$ROOT/images")
 for s in $SEEDS; do
   [ -f "$R/$T-scst-x$s/summary.json" ] || python -m cobra_lit.grpo --pretrained_checkpoint "$START" \
     --dataset.type coco-captions --dataset.dataset_root "$ROOT" --dataset.annotations captions_train.json \
-    --rewards cobra_lit.grpo:caption_reward,cobra_lit.grpo:length_penalty --stop '</CAPTION>' --top_p 0.9 --baseline "$BASELINE" \
+    --rewards cobra_lit.grpo:caption_reward,cobra_lit.grpo:length_penalty --stop '</CAPTION>' --top_p 0.9 \
+    --baseline "$BASELINE" \
     --eval_demo false --max_steps "$D_STEPS" --save_interval "$SAVE" --seed "$s" --run_id "$T-scst-x$s" \
     --run_root_dir "$R" > "$R/log-$t-scst-$s.txt" 2>&1
 done
