@@ -53,6 +53,7 @@ for s in $SEEDS; do
   ev $T-scst-x$s "$R/$T-scst-x$s" "${B[@]}" --k 0
   ev curve-$T-scst-x$s $(ls "$R/$T-scst-x$s"/checkpoints/checkpoint-0*.pt) "${B[@]}" --k 0 --limit "$CURVE_N"
 done
+ev curve-$MORE_EV $(ls "$R/$MORE"/checkpoints/checkpoint-0*.pt) "${B[@]}" --k 0 --limit "$CURVE_N"  # the same for more-sft
 python - "$R" "$OUT" "$ART" "$SEEDS" "$T" "$S0" "$MORE" "$MORE_EV" <<'PY'
 import json, sys
 from pathlib import Path
@@ -74,6 +75,14 @@ mean = lambda v: sum(v) / len(v)
 for s in seeds:
     pts = json.loads((OUT/f'curve-{T}-scst-x{s}.json').read_text()); pts = pts if isinstance(pts, list) else [pts]
     curves[f'{T}/rl-x{s}'] = [(0.0, mean(s0['greedy']))] + [(p['wall_s'], mean(p['greedy'])) for p in pts]
+pts = json.loads((OUT/f'curve-{MORE_EV}.json').read_text()); pts = pts if isinstance(pts, list) else [pts]
+curves[f'{T}/more-sft'] = [(0.0, mean(s0['greedy']))] + [(p['wall_s'], mean(p['greedy'])) for p in pts]
 (ART/f'curves-{t}.json').write_text(json.dumps(curves, indent=1))
+import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+fig, ax = plt.subplots(figsize=(5.5, 3.6))
+for k, xy in curves.items(): ax.plot(*zip(*xy), marker='o', ms=3, label=k.split('/')[1])
+ax.set_xlabel('training wall-clock (s, 2 CPU cores)'); ax.set_ylabel(f'CIDEr-D, first {len(s0["greedy"])} test images')
+ax.set_title(f'{T}: held-out CIDEr-D (greedy)', fontsize=10); ax.legend(fontsize=8); fig.tight_layout()
+fig.savefig(ART/f'curves-{t}.png', dpi=110)
 print((ART/f'table-{t}.md').read_text())
 PY
