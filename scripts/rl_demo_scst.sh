@@ -14,7 +14,8 @@
 # E is D with --baseline greedy (the same steps: 5.65 s a step in a 5-step timing run).
 # F (LONG=1) is D from a longer supervised run (Rennie et al. start SCST where cross-entropy training has stopped
 # improving; B's and C's starts had not): sft-long, 2800 more supervised steps from more-sft2 (5600 past B's start),
-# against 1400 more supervised steps from there (sft-long-more), chosen before any of them was evaluated.
+# against 1400 more supervised steps from there (sft-long-more), chosen before any of them was evaluated, and RFT from
+# there (the best of 8 samples of each training caption image, 900 supervised steps).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -n "${VIRTUAL_ENV:-}" ] || . .venv/bin/activate
@@ -30,13 +31,25 @@ ev() { [ -f "$OUT/$1.json" ] || python -m cobra_lit.rldemo eval --checkpoint "${
 if [ "$LONG" = 1 ]; then  # F: the longer supervised start and its matched baseline, the demo recipe (rl_demo.sh's sft)
   T=F; FROM=$R/sft-long; S0=F-start; MORE=sft-long-more; MORE_EV=F-more-sft
   [ -f "$R/more-sft2/summary.json" ] || { echo "missing $R/more-sft2: run scripts/rl_demo.sh first" >&2; exit 1; }
-  sft() { [ -f "$R/$1/summary.json" ] || python -m cobra_lit.train --pretrained_checkpoint "$R/$3" \
+  sft() {  # sft RUN_ID STEPS FROM [ANNOTATION]
+    [ -f "$R/$1/summary.json" ] || python -m cobra_lit.train --pretrained_checkpoint "$R/$3" \
     --dataset.dataset_root "$ROOT" --dataset.rl_splits true --dataset.composed "$KIND" --dataset.composed_sft "$N_SFT" \
-    --dataset.annotation llava_cot_100k.json --eval_demo false --model.finetune_learning_rate 1e-3 \
+    --dataset.annotation "${4:-llava_cot_100k.json}" --eval_demo false --model.finetune_learning_rate 1e-3 \
     --optim.max_steps "$2" --save_interval "$((($2 + 3) / 4))" --run_id "$1" --run_root_dir "$R" > "$R/log-$1.txt" 2>&1; }
   sft sft-long 2800 more-sft2; sft sft-long-more 1400 sft-long
+  # RFT (rl_demo.sh's, for captions): each of the 400 training caption images' best of 8 samples by CIDEr-D against
+  # its references, then 900 supervised steps on them (A's RFT_STEPS); the sampling seconds count in its wall-clock
+  if [ ! -f "$ROOT/rft_F.json" ]; then
+    t0=$SECONDS
+    python -m cobra_lit.rldemo rft --checkpoint "$FROM" --captions "$ROOT/captions_train.json" \
+      --image_root "$ROOT/images" --k 8 --limit 400 --seed 1 --out "$ROOT/rft_F.json"
+    echo $((SECONDS - t0)) > "$R/rft_F_sampling_s"
+  fi
+  sft F-rft 900 sft-long rft_F.json
   ev F-start "$FROM" "${B[@]}" --k 8 --train_captions "$ROOT/captions_train.json"; ev F-more-sft "$R/$MORE" "${B[@]}" --k 0
+  ev F-rft "$R/F-rft" "${B[@]}" --k 0
   ev curve-F-start "$FROM" "${B[@]}" --k 0 --limit "$CURVE_N"
+  ev curve-F-rft $(ls "$R/F-rft"/checkpoints/checkpoint-0*.pt) "${B[@]}" --k 0 --limit "$CURVE_N"
 fi
 t=${T,,}
 for f in "$FROM/checkpoints/checkpoint-latest.pt" "$R/$MORE/summary.json" "$OUT/$S0.json" "$OUT/$MORE_EV.json"; do
@@ -67,6 +80,8 @@ arms = [dict(task=T, arm='start', metric='greedy', eval=f'{S0}.json', wall_s=0.0
           for s in seeds],
         dict(task=T, arm='more-sft', metric='greedy', eval=f'{MORE_EV}.json', wall_s=wall(MORE)),
         dict(task=T, arm='mbr-of-8', metric='mbr8', eval=f'{S0}.json', wall_s=0.0)]
+rft_s = float((R/f'rft_{T}_sampling_s').read_text()) if (OUT/f'{T}-rft.json').is_file() else 0.0
+if rft_s: arms.insert(-1, dict(task=T, arm='rft', metric='greedy', eval=f'{T}-rft.json', wall_s=wall(f'{T}-rft') + rft_s))
 (OUT/f'manifest-{t}.json').write_text(json.dumps(arms, indent=1))
 main(['table', str(OUT/f'manifest-{t}.json'), '--out', str(ART/f'table-{t}')])
 curves = {}
@@ -77,6 +92,9 @@ for s in seeds:
     curves[f'{T}/rl-x{s}'] = [(0.0, mean(s0['greedy']))] + [(p['wall_s'], mean(p['greedy'])) for p in pts]
 pts = json.loads((OUT/f'curve-{MORE_EV}.json').read_text()); pts = pts if isinstance(pts, list) else [pts]
 curves[f'{T}/more-sft'] = [(0.0, mean(s0['greedy']))] + [(p['wall_s'], mean(p['greedy'])) for p in pts]
+if rft_s:
+    pts = json.loads((OUT/f'curve-{T}-rft.json').read_text()); pts = pts if isinstance(pts, list) else [pts]
+    curves[f'{T}/rft'] = [(0.0, mean(s0['greedy']))] + [(p['wall_s'] + rft_s, mean(p['greedy'])) for p in pts]
 (ART/f'curves-{t}.json').write_text(json.dumps(curves, indent=1))
 import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
 fig, ax = plt.subplots(figsize=(5.5, 3.6))
