@@ -15,7 +15,8 @@
 # F (LONG=1) is D from a longer supervised run (Rennie et al. start SCST where cross-entropy training has stopped
 # improving; B's and C's starts had not): sft-long, 2800 more supervised steps from more-sft2 (5600 past B's start),
 # against 1400 more supervised steps from there (sft-long-more), chosen before any of them was evaluated, and RFT from
-# there (the best of 8 samples of each training caption image, 900 supervised steps).
+# there (the best of 8 samples of each training caption image, 900 supervised steps). F also writes table-ab: A's rows
+# (scripts/rl_demo.sh) with F's as B.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -n "${VIRTUAL_ENV:-}" ] || . .venv/bin/activate
@@ -84,6 +85,12 @@ rft_s = float((R/f'rft_{T}_sampling_s').read_text()) if (OUT/f'{T}-rft.json').is
 if rft_s: arms.insert(-1, dict(task=T, arm='rft', metric='greedy', eval=f'{T}-rft.json', wall_s=wall(f'{T}-rft') + rft_s))
 (OUT/f'manifest-{t}.json').write_text(json.dumps(arms, indent=1))
 main(['table', str(OUT/f'manifest-{t}.json'), '--out', str(ART/f'table-{t}')])
+if T == 'F' and (ART/'table.json').is_file():  # one table: A's rows (scripts/rl_demo.sh's table) and F's as B
+    from cobra_lit.rldemo import table_markdown
+    rows = [r for r in json.loads((ART/'table.json').read_text()) if r['task'] == 'A']
+    rows += [dict(r, task='B (F)') for r in json.loads((ART/f'table-{t}.json').read_text())]
+    (ART/'table-ab.json').write_text(json.dumps(rows, indent=1))
+    (ART/'table-ab.md').write_text(table_markdown(rows) + '\n')
 curves = {}
 s0 = json.loads((OUT/f'curve-{S0}.json').read_text())
 mean = lambda v: sum(v) / len(v)

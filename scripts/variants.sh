@@ -14,8 +14,9 @@
 # demo data's held-out caption split (nbs/artifacts/demo/). Budgets are small so it runs in minutes on 2 cores.
 # The shared data folder is $COBRA_LIT_DATA when set, else shared/data in this folder or one above it
 # (`cobra_lit.data.shared_data_dir`; the script stops, saying so, when there is none). Every benchmark and traces
-# command below is given its input files explicitly. Last, `scripts/rl_demo.sh` (skip with RL_DEMO=0) makes the RL
-# demo's table and curves (nbs/artifacts/rl/): the composed skill from reward, and SCST, against matched baselines.
+# command below is given its input files explicitly. Last, `scripts/rl_demo.sh` and `scripts/rl_demo_scst.sh` (D, E, F;
+# skip all with RL_DEMO=0) make the RL demo's tables and curves (nbs/artifacts/rl/): the composed skill from reward,
+# and SCST, against matched baselines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -n "${VIRTUAL_ENV:-}" ] || . .venv/bin/activate
@@ -78,4 +79,5 @@ cp "$SCST/logs/train.jsonl" nbs/artifacts/grpo/scst_train.jsonl
 python -m cobra_lit.traces nbs/artifacts/[1-7]_*.json --llava-cot "$SHARED/llava_cot/samples.json" \
   --image-root "$SHARED/coco/images/val2017" --html nbs/artifacts/traces_viewer.html --limit 40 --thumb 128
 cat "$OUTDIR"/coco/compare/compare.md
-[ "${RL_DEMO:-1}" = 0 ] || bash scripts/rl_demo.sh
+[ "${RL_DEMO:-1}" = 0 ] || { bash scripts/rl_demo.sh && bash scripts/rl_demo_scst.sh \
+  && BASELINE=greedy bash scripts/rl_demo_scst.sh && LONG=1 bash scripts/rl_demo_scst.sh; }
