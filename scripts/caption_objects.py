@@ -24,8 +24,9 @@ def main():
     truth = {i: max((shapes(c) for c in cs), key=len) for i, cs in refs.items()}
     for f in a.evals:
         e = json.load(open(f)); n = len(e['ids']); caps = [stage_caption(t) or '' for t in e['greedy_texts']]
-        every = sum(Counter(shapes(c)) == Counter(truth[i]) for i, c in zip(e['ids'], caps))
-        first = sum(bool(shapes(c)) and shapes(c)[0] == truth[i][0] for i, c in zip(e['ids'], caps))
+        named = [(shapes(c), truth[i]) for i, c in zip(e['ids'], caps)]
+        every = sum(Counter(o) == Counter(t) for o, t in named)
+        first = sum(bool(o) and o[0] == t[0] for o, t in named)
         print(f'{f}: CIDEr-D {sum(e["greedy"]) / n:.3f}, every shape {every / n:.3f}, first shape {first / n:.3f}, '
               f'templates {Counter(template(c.strip()) for c in caps).most_common(2)}')
 

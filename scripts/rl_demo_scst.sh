@@ -91,17 +91,14 @@ if T == 'F' and (ART/'table.json').is_file():  # one table: A's rows (scripts/rl
     rows += [dict(r, task='B (F)') for r in json.loads((ART/f'table-{t}.json').read_text())]
     (ART/'table-ab.json').write_text(json.dumps(rows, indent=1))
     (ART/'table-ab.md').write_text(table_markdown(rows) + '\n')
-curves = {}
 s0 = json.loads((OUT/f'curve-{S0}.json').read_text())
 mean = lambda v: sum(v) / len(v)
-for s in seeds:
-    pts = json.loads((OUT/f'curve-{T}-scst-x{s}.json').read_text()); pts = pts if isinstance(pts, list) else [pts]
-    curves[f'{T}/rl-x{s}'] = [(0.0, mean(s0['greedy']))] + [(p['wall_s'], mean(p['greedy'])) for p in pts]
-pts = json.loads((OUT/f'curve-{MORE_EV}.json').read_text()); pts = pts if isinstance(pts, list) else [pts]
-curves[f'{T}/more-sft'] = [(0.0, mean(s0['greedy']))] + [(p['wall_s'], mean(p['greedy'])) for p in pts]
-if rft_s:
-    pts = json.loads((OUT/f'curve-{T}-rft.json').read_text()); pts = pts if isinstance(pts, list) else [pts]
-    curves[f'{T}/rft'] = [(0.0, mean(s0['greedy']))] + [(p['wall_s'] + rft_s, mean(p['greedy'])) for p in pts]
+def curve(name, offset=0.0):  # an arm's held-out points against wall-clock, from the start's point
+    pts = json.loads((OUT/f'curve-{name}.json').read_text()); pts = pts if isinstance(pts, list) else [pts]
+    return [(0.0, mean(s0['greedy']))] + [(p['wall_s'] + offset, mean(p['greedy'])) for p in pts]
+curves = {f'{T}/rl-x{s}': curve(f'{T}-scst-x{s}') for s in seeds}
+curves[f'{T}/more-sft'] = curve(MORE_EV)
+if rft_s: curves[f'{T}/rft'] = curve(f'{T}-rft', rft_s)
 (ART/f'curves-{t}.json').write_text(json.dumps(curves, indent=1))
 import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
 fig, ax = plt.subplots(figsize=(5.5, 3.6))
